@@ -1,0 +1,5 @@
+import sys
+
+from consentdesk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""The ``consentdesk`` command: the sidebar by default, or a subcommand.
+
+Each subcommand group lives in its own module with ``register(subparsers)``;
+a handler takes ``(args, ctx)`` and returns the exit code. User mistakes raise
+:class:`UsageError` (or a DomainError/BackendError) and become one line on
+stderr with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from consentdesk import __version__
+from consentdesk.cli.common import Context, UsageError, run_handler
+
+# Subcommand modules, in help order. Each has register(subparsers).
+COMMAND_MODULES = [
+    "consentdesk.cli.ledger_cmds",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="consentdesk",
+        description="Consent Desk: consent status and privacy requests beside the softphone.",
+    )
+    parser.add_argument("--version", action="version", version=f"consentdesk {__version__}")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="ledger and state folder (env CONSENTDESK_DATA_DIR)"
+    )
+    parser.add_argument("--config", metavar="FILE", help="user config file to read instead")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        ctx = Context.from_args(args)
+    except UsageError as exc:
+        print(f"consentdesk: {exc}", file=sys.stderr)
+        return 2
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from consentdesk.cli.sidebar_cmds import launch_sidebar
+
+        handler = launch_sidebar
+    return run_handler(handler, args, ctx)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

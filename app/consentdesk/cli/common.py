@@ -1,0 +1,60 @@
+"""Shared plumbing for subcommands: context, errors, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from consentdesk.core.config import APP, Config, ConfigError
+from consentdesk.core.model import DomainError, to_jsonable
+
+
+class UsageError(Exception):
+    """A user mistake: printed as one line, exit code 2."""
+
+
+@dataclass
+class Context:
+    config: Config
+    data_dir: Path
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Context:
+        try:
+            config = Config.load(user_file=Path(args.config) if args.config else None)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        data_dir = args.data_dir or os.environ.get("CONSENTDESK_DATA_DIR")
+        path = Path(data_dir) if data_dir else Path(platformdirs.user_data_dir(APP, appauthor=False))
+        return cls(config=config, data_dir=path)
+
+    @property
+    def region(self) -> str:
+        return str(self.config.get("general.region"))
+
+
+def print_json(value: Any) -> None:
+    json.dump(to_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def run_handler(
+    handler: Callable[[argparse.Namespace, Context], int], args: argparse.Namespace, ctx: Context
+) -> int:
+    from consentdesk.core.backend import BackendError
+
+    try:
+        return handler(args, ctx)
+    except (UsageError, DomainError, BackendError, ConfigError) as exc:
+        print(f"consentdesk: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError | DomainError | ConfigError) else 1
+    except KeyboardInterrupt:
+        return 130

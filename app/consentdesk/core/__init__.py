@@ -1,0 +1,1 @@
+"""Qt-free core: domain model, statutory rules, scripts, ledger and backends."""

@@ -1,0 +1,411 @@
+"""The consent domain: purposes, consent events, privacy requests.
+
+Consent events follow the ISO/IEC TS 27560 consent record as the W3C DPV guide
+maps it. Every record is immutable; history, withdrawal and correction are new
+records appended after the old ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+
+class Channel(enum.StrEnum):
+    PHONE = "phone"
+    SMS = "sms"
+    EMAIL = "email"
+    POST = "post"
+    ONLINE = "online"
+
+
+class LawfulBasis(enum.StrEnum):
+    """W3C DPV legal bases (dpv:Consent, dpv:Contract, ...)."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal-obligation"
+    LEGITIMATE_INTEREST = "legitimate-interest"
+    VITAL_INTEREST = "vital-interest"
+    PUBLIC_TASK = "public-task"
+
+
+class Jurisdiction(enum.StrEnum):
+    GDPR = "gdpr"
+    CCPA = "ccpa"
+
+
+class ConsentState(enum.StrEnum):
+    """Recorded states (given, refused, withdrawn, void) and derived ones.
+
+    ``void`` is only valid on a correction: the corrected record is void and
+    nothing replaces it. ``expired`` and ``unknown`` are never recorded; they
+    are what the status fold derives from lapsed validity or no history.
+    """
+
+    GIVEN = "given"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+    VOID = "void"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+RECORDED_STATES = frozenset({ConsentState.GIVEN, ConsentState.REFUSED, ConsentState.WITHDRAWN})
+
+
+class CollectionMethod(enum.StrEnum):
+    VERBAL_CALL = "verbal-during-call"
+    AGENT_ASSISTED = "agent-assisted"
+    WRITTEN = "written"
+    ONLINE_FORM = "online-form"
+
+
+class RequestType(enum.StrEnum):
+    ACCESS = "access"
+    ERASURE = "erasure"
+    RECTIFICATION = "rectification"
+    PORTABILITY = "portability"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+    OPT_OUT_SALE = "opt-out-sale-sharing"
+    LIMIT_SENSITIVE = "limit-sensitive"
+
+
+class RequestStatus(enum.StrEnum):
+    RECEIVED = "received"
+    VERIFYING = "verifying"
+    IN_PROGRESS = "in-progress"
+    EXTENDED = "extended"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+CLOSED_STATUSES = frozenset(
+    {RequestStatus.COMPLETED, RequestStatus.REJECTED, RequestStatus.WITHDRAWN}
+)
+
+
+class VerificationResult(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_REQUIRED = "not-required"
+
+
+class DomainError(ValueError):
+    """Bad input to the domain: the message is safe to show to a user."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def require_utc(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise DomainError(f"{what} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    """One processing purpose of the catalogue."""
+
+    id: str
+    title: str
+    description: str
+    lawful_basis: LawfulBasis
+    channels: tuple[Channel, ...]
+    group: str
+    validity_days: int | None = None
+    jurisdictions: tuple[Jurisdiction, ...] = (Jurisdiction.GDPR, Jurisdiction.CCPA)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A data subject, identified by an E.164 number."""
+
+    number: str
+    customer_ref: str | None = None
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """The disclosure read before a capture: which script, and the exact text."""
+
+    script_id: str
+    version: str
+    language: str
+    sha256: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentEvent:
+    """One consent record (ISO/IEC TS 27560 event), immutable once captured."""
+
+    subject: str
+    purpose: str
+    channel: Channel
+    state: ConsentState
+    jurisdiction: Jurisdiction
+    lawful_basis: LawfulBasis
+    notice: Notice
+    agent: str
+    method: CollectionMethod = CollectionMethod.VERBAL_CALL
+    call_id: str | None = None
+    recording_ref: str | None = None
+    valid_until: datetime | None = None
+    corrects: uuid.UUID | None = None
+    correction_reason: str | None = None
+    at: datetime = field(default_factory=utcnow)
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", require_utc(self.at, "event time"))
+        if self.valid_until is not None:
+            object.__setattr__(self, "valid_until", require_utc(self.valid_until, "valid until"))
+        if self.state == ConsentState.VOID:
+            if self.corrects is None:
+                raise DomainError("state 'void' is only valid on a correction")
+        elif self.state not in RECORDED_STATES:
+            raise DomainError(f"state {self.state!s} cannot be recorded")
+        if (self.corrects is None) != (self.correction_reason is None):
+            raise DomainError("a correction needs both the corrected event and a reason")
+        if not self.agent.strip():
+            raise DomainError("agent is required")
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """How the caller's identity was checked for a privacy request."""
+
+    method: str
+    result: VerificationResult
+    by: str
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A privacy request as captured on a call; the reference is made by the desk
+    so that a request captured offline keeps its reference when it syncs."""
+
+    subject: str
+    type: RequestType
+    jurisdiction: Jurisdiction
+    reference: str
+    agent: str
+    received: date
+    call_id: str | None = None
+    note: str | None = None
+    verification: Verification | None = None
+    notice: Notice | None = None
+    at: datetime = field(default_factory=utcnow)
+    request_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestChange:
+    """A later step on a privacy request: status move and/or verification."""
+
+    request_id: uuid.UUID
+    agent: str
+    status: RequestStatus | None = None
+    reason: str | None = None
+    verification: Verification | None = None
+    at: datetime = field(default_factory=utcnow)
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyRequest:
+    """Current state of a privacy request, folded from its events."""
+
+    request_id: uuid.UUID
+    reference: str
+    subject: str
+    type: RequestType
+    jurisdiction: Jurisdiction
+    received: date
+    status: RequestStatus
+    due: date
+    acknowledge_by: date | None
+    agent: str
+    created_at: datetime
+    updated_at: datetime
+    call_id: str | None = None
+    note: str | None = None
+    status_reason: str | None = None
+    extended: bool = False
+    verifications: tuple[Verification, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in CLOSED_STATUSES
+
+    def days_left(self, today: date) -> int:
+        return (self.due - today).days
+
+    def is_overdue(self, today: date) -> bool:
+        return self.is_open and today > self.due
+
+
+@dataclass(frozen=True, slots=True)
+class CellStatus:
+    """Current consent for one purpose × channel."""
+
+    purpose: str
+    channel: Channel
+    state: ConsentState
+    event: ConsentEvent | None = None
+    expires: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectStatus:
+    """What the sidebar shows for a caller: consent grid and open requests."""
+
+    subject: Subject
+    cells: tuple[CellStatus, ...]
+    requests: tuple[PrivacyRequest, ...]
+
+    def cell(self, purpose: str, channel: Channel) -> CellStatus:
+        for c in self.cells:
+            if c.purpose == purpose and c.channel == channel:
+                return c
+        raise KeyError((purpose, channel))
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Proof that the ledger holds a record durably."""
+
+    event_id: uuid.UUID
+    seq: int
+    hash: str
+    recorded_at: datetime
+    duplicate: bool = False
+
+
+# --- canonical JSON form -------------------------------------------------------
+# One encoding for the hash chain, the HTTP API, the outbox and exports.
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types for a domain object (dataclasses, enums, UUIDs, datetimes)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
+    if isinstance(obj, datetime):
+        return require_utc(obj, "timestamp").isoformat()
+    if isinstance(obj, date):
+        return obj.isoformat()
+    if isinstance(obj, tuple | list):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def _field_from_json(tp: Any, value: Any) -> Any:
+    return tp(value) if value is not None else None
+
+
+def notice_from_json(d: Mapping[str, Any]) -> Notice:
+    return Notice(
+        script_id=str(d["script_id"]),
+        version=str(d["version"]),
+        language=str(d["language"]),
+        sha256=str(d["sha256"]),
+        text=str(d["text"]),
+    )
+
+
+def verification_from_json(d: Mapping[str, Any]) -> Verification:
+    return Verification(
+        method=str(d["method"]),
+        result=VerificationResult(d["result"]),
+        by=str(d["by"]),
+        at=datetime.fromisoformat(d["at"]),
+    )
+
+
+def event_from_json(d: Mapping[str, Any]) -> ConsentEvent:
+    """Inverse of :func:`to_jsonable` for a consent event; raises DomainError."""
+    try:
+        return ConsentEvent(
+            event_id=uuid.UUID(d["event_id"]),
+            subject=str(d["subject"]),
+            purpose=str(d["purpose"]),
+            channel=Channel(d["channel"]),
+            state=ConsentState(d["state"]),
+            jurisdiction=Jurisdiction(d["jurisdiction"]),
+            lawful_basis=LawfulBasis(d["lawful_basis"]),
+            notice=notice_from_json(d["notice"]),
+            agent=str(d["agent"]),
+            method=CollectionMethod(d.get("method", CollectionMethod.VERBAL_CALL)),
+            call_id=d.get("call_id"),
+            recording_ref=d.get("recording_ref"),
+            valid_until=_field_from_json(datetime.fromisoformat, d.get("valid_until")),
+            corrects=_field_from_json(uuid.UUID, d.get("corrects")),
+            correction_reason=d.get("correction_reason"),
+            at=datetime.fromisoformat(d["at"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DomainError):
+            raise
+        raise DomainError(f"malformed consent event: {exc}") from exc
+
+
+def new_request_from_json(d: Mapping[str, Any]) -> NewRequest:
+    try:
+        ver = d.get("verification")
+        notice = d.get("notice")
+        return NewRequest(
+            request_id=uuid.UUID(d["request_id"]),
+            event_id=uuid.UUID(d["event_id"]),
+            subject=str(d["subject"]),
+            type=RequestType(d["type"]),
+            jurisdiction=Jurisdiction(d["jurisdiction"]),
+            reference=str(d["reference"]),
+            agent=str(d["agent"]),
+            received=date.fromisoformat(d["received"]),
+            call_id=d.get("call_id"),
+            note=d.get("note"),
+            verification=verification_from_json(ver) if ver else None,
+            notice=notice_from_json(notice) if notice else None,
+            at=datetime.fromisoformat(d["at"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DomainError):
+            raise
+        raise DomainError(f"malformed privacy request: {exc}") from exc
+
+
+def request_change_from_json(d: Mapping[str, Any]) -> RequestChange:
+    try:
+        ver = d.get("verification")
+        return RequestChange(
+            request_id=uuid.UUID(d["request_id"]),
+            event_id=uuid.UUID(d["event_id"]),
+            agent=str(d["agent"]),
+            status=_field_from_json(RequestStatus, d.get("status")),
+            reason=d.get("reason"),
+            verification=verification_from_json(ver) if ver else None,
+            at=datetime.fromisoformat(d["at"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DomainError):
+            raise
+        raise DomainError(f"malformed request change: {exc}") from exc

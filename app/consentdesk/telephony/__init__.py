@@ -1,0 +1,1 @@
+"""Softphone connectors and call events (no widgets)."""
