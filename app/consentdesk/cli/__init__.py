@@ -13,18 +13,21 @@ import sys
 from collections.abc import Sequence
 
 from consentdesk import __version__
-from consentdesk.cli.common import Context, UsageError, run_handler
+from consentdesk.cli.common import ArgumentParser, Context, UsageError, run_handler
 
 # Subcommand modules, in help order. Each has register(subparsers).
 COMMAND_MODULES = [
     "consentdesk.cli.ledger_cmds",
+    "consentdesk.cli.support_cmds",
+    "consentdesk.cli.telephony_cmds",
+    "consentdesk.cli.server_cmds",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="consentdesk",
         description="Consent Desk: consent status and privacy requests beside the softphone.",
     )

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import platformdirs
 
@@ -19,6 +19,13 @@ from consentdesk.core.model import DomainError, to_jsonable
 
 class UsageError(Exception):
     """A user mistake: printed as one line, exit code 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line on stderr (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
 @dataclass
@@ -33,7 +40,9 @@ class Context:
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         data_dir = args.data_dir or os.environ.get("CONSENTDESK_DATA_DIR")
-        path = Path(data_dir) if data_dir else Path(platformdirs.user_data_dir(APP, appauthor=False))
+        path = (
+            Path(data_dir) if data_dir else Path(platformdirs.user_data_dir(APP, appauthor=False))
+        )
         return cls(config=config, data_dir=path)
 
     @property
@@ -58,3 +67,8 @@ def run_handler(
         return 2 if isinstance(exc, UsageError | DomainError | ConfigError) else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, and keep the
+        # interpreter from failing again while flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -59,7 +59,9 @@ def _purpose(raw: Mapping[str, Any]) -> Purpose:
             channels=tuple(Channel(c) for c in raw["channels"]),
             group=str(raw.get("group", raw["id"])),
             validity_days=int(validity) if validity is not None else None,
-            jurisdictions=tuple(Jurisdiction(j) for j in raw.get("jurisdictions", ["gdpr", "ccpa"])),
+            jurisdictions=tuple(
+                Jurisdiction(j) for j in raw.get("jurisdictions", ["gdpr", "ccpa"])
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DomainError(f"bad purpose entry {raw.get('id', '?')!r}: {exc}") from exc

@@ -76,6 +76,12 @@ def _hostport(value: Any) -> str:
     return value
 
 
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of texts, e.g. ["Partner GmbH"]')
+    return tuple(value)
+
+
 def _secret_free(value: Any) -> str:
     text = _str(value)
     if re.search(r"(?i)(token|password|secret)=", text):
@@ -106,6 +112,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server.ca_bundle", "", _str, "Extra CA bundle file for the server's TLS"),
     Setting("telephony.baresip", "", _hostport, "baresip ctrl_tcp address, e.g. 127.0.0.1:4444"),
     Setting("calls.retention_hours", 0, _seconds, "Hours recent calls are kept (0: end of day)"),
+    Setting("privacy.controller_name", "", _str, "Controller named in exports (empty: company)"),
+    Setting(
+        "privacy.controller_address",
+        "Musterstraße 1, 10115 Berlin, Germany",
+        _str,
+        "Controller's postal address in consent records and receipts",
+    ),
+    Setting("privacy.controller_email", "privacy@example.com", _str, "Controller's privacy email"),
+    Setting("privacy.controller_phone", "+49 30 1234567", _str, "Controller's privacy phone"),
+    Setting("privacy.controller_url", "https://www.example.com", _str, "Controller's website"),
+    Setting("privacy.contact", "Data Protection Officer", _str, "Privacy contact in receipts"),
+    Setting("privacy.policy_url", "https://www.example.com/privacy", _str, "Privacy policy URL"),
+    Setting("privacy.storage_location", "EU", _str, "Where consent data is stored (27560 export)"),
+    Setting(
+        "privacy.retention",
+        "While the consent is in force and 3 years after it ends",
+        _str,
+        "Retention period stated in consent records",
+    ),
+    Setting(
+        "privacy.withdrawal_method",
+        "Withdraw at any time by telling any agent on a call; it is as easy as giving consent.",
+        _str,
+        "How a customer withdraws consent, as stated in exports",
+    ),
+    Setting("privacy.third_parties", (), _str_list, "Recipients named in exports (empty: none)"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -123,7 +155,7 @@ def site_config_files() -> list[Path]:
     return [Path(d) / "config.toml" for d in reversed(dirs)]
 
 
-def _flatten(data: Mapping[str, Any], source: Path) -> dict[str, Any]:
+def _flatten(data: Mapping[str, Any], source: Path | str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for section, body in data.items():
         if section == "managed":
@@ -177,14 +209,22 @@ class Config:
             if not isinstance(keys, list) or any(k not in _BY_KEY for k in keys):
                 raise ConfigError(f"{path}: [managed] locked must list known setting keys")
             locked.update(keys)
+        if site_files is None:
+            # Windows Group Policy (HKLM\Software\Policies) outranks the site file.
+            from consentdesk.core.policy import POLICY_LABEL, read_policy
+
+            policy = read_policy()
+            site.update(_flatten(policy, POLICY_LABEL))
+            locked.update(policy.get("managed", {}).get("locked", []))
         user_file = user_file or user_config_file()
         user = _flatten(_read(user_file), user_file)
         return cls(site=site, locked=frozenset(locked), user=user, user_file=user_file)
 
     def get(self, key: str) -> Any:
         setting = _BY_KEY[key]
-        if key in self.locked and key in self.site:
-            return self.site[key]
+        if key in self.locked:
+            # Locked: the site's value, or the default if the site only froze it.
+            return self.site.get(key, setting.default)
         if key in self.user:
             return self.user[key]
         return self.site.get(key, setting.default)

@@ -293,6 +293,8 @@ class Receipt:
     hash: str
     recorded_at: datetime
     duplicate: bool = False
+    # True while the record waits in a desk's outbox (seq and hash not yet known).
+    pending: bool = False
 
 
 # --- canonical JSON form -------------------------------------------------------
@@ -409,3 +411,79 @@ def request_change_from_json(d: Mapping[str, Any]) -> RequestChange:
         if isinstance(exc, DomainError):
             raise
         raise DomainError(f"malformed request change: {exc}") from exc
+
+
+# Decoders for the read side of the wire (server responses, outbox copies).
+
+
+def subject_from_json(d: Mapping[str, Any]) -> Subject:
+    return Subject(
+        number=str(d["number"]),
+        customer_ref=d.get("customer_ref"),
+        display_name=d.get("display_name"),
+    )
+
+
+def privacy_request_from_json(d: Mapping[str, Any]) -> PrivacyRequest:
+    try:
+        ack = d.get("acknowledge_by")
+        return PrivacyRequest(
+            request_id=uuid.UUID(d["request_id"]),
+            reference=str(d["reference"]),
+            subject=str(d["subject"]),
+            type=RequestType(d["type"]),
+            jurisdiction=Jurisdiction(d["jurisdiction"]),
+            received=date.fromisoformat(d["received"]),
+            status=RequestStatus(d["status"]),
+            due=date.fromisoformat(d["due"]),
+            acknowledge_by=date.fromisoformat(ack) if ack else None,
+            agent=str(d["agent"]),
+            created_at=datetime.fromisoformat(d["created_at"]),
+            updated_at=datetime.fromisoformat(d["updated_at"]),
+            call_id=d.get("call_id"),
+            note=d.get("note"),
+            status_reason=d.get("status_reason"),
+            extended=bool(d.get("extended", False)),
+            verifications=tuple(verification_from_json(v) for v in d.get("verifications", ())),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DomainError):
+            raise
+        raise DomainError(f"malformed privacy request state: {exc}") from exc
+
+
+def subject_status_from_json(d: Mapping[str, Any]) -> SubjectStatus:
+    try:
+        cells = tuple(
+            CellStatus(
+                purpose=str(c["purpose"]),
+                channel=Channel(c["channel"]),
+                state=ConsentState(c["state"]),
+                event=event_from_json(c["event"]) if c.get("event") else None,
+                expires=_field_from_json(datetime.fromisoformat, c.get("expires")),
+            )
+            for c in d["cells"]
+        )
+        return SubjectStatus(
+            subject=subject_from_json(d["subject"]),
+            cells=cells,
+            requests=tuple(privacy_request_from_json(r) for r in d["requests"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DomainError):
+            raise
+        raise DomainError(f"malformed subject status: {exc}") from exc
+
+
+def receipt_from_json(d: Mapping[str, Any]) -> Receipt:
+    try:
+        return Receipt(
+            event_id=uuid.UUID(d["event_id"]),
+            seq=int(d["seq"]),
+            hash=str(d["hash"]),
+            recorded_at=datetime.fromisoformat(d["recorded_at"]),
+            duplicate=bool(d.get("duplicate", False)),
+            pending=bool(d.get("pending", False)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DomainError(f"malformed receipt: {exc}") from exc

@@ -1,0 +1,213 @@
+"""Single sidebar instance per user and data folder, fed with calls over QLocalServer.
+
+The server accepts the frames described in :mod:`consentdesk.telephony.handoff`
+(4-byte length + JSON, at most 8 KiB), answers each with ``{"ok": …}`` and
+emits the call it carried. The socket is restricted to the current user
+(``UserAccessOption``; on POSIX it also lives in the user's private runtime
+folder). A socket left behind by a crash is detected by a failed connect and
+removed with ``QLocalServer.removeServer`` before listening again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from consentdesk.telephony.events import CallEvent
+from consentdesk.telephony.handoff import (
+    FrameReader,
+    HandoffError,
+    InstancePaths,
+    call_message,
+    control_message,
+    decode_body,
+    drain_spool,
+    encode_message,
+    release_launch,
+)
+
+log = logging.getLogger("consentdesk.ipc")
+
+CLIENT_IDLE_MS = 2000  # a client that sends nothing for this long is dropped
+MAX_CLIENTS = 16
+
+
+class _Client(QObject):
+    """One connection: read frames, answer each, drop on garbage or idleness."""
+
+    def __init__(self, socket: QLocalSocket, server: InstanceServer) -> None:
+        super().__init__(server)
+        self.socket = socket
+        self.server = server
+        self.reader = FrameReader()
+        self.idle = QTimer(self)
+        self.idle.setSingleShot(True)
+        self.idle.timeout.connect(self._timed_out)
+        self.idle.start(CLIENT_IDLE_MS)
+        socket.readyRead.connect(self._read)
+        socket.disconnected.connect(self._gone)
+
+    @Slot()
+    def _read(self) -> None:
+        data = bytes(self.socket.readAll().data())
+        try:
+            for body in self.reader.feed(data):
+                message = decode_body(body)
+                self._reply({"ok": True})
+                self.server._deliver(message)
+        except HandoffError as exc:
+            log.warning("rejected a hand-off message: %s", exc)
+            self._reply({"ok": False, "error": str(exc)})
+            self.socket.disconnectFromServer()
+            return
+        self.idle.start(CLIENT_IDLE_MS)
+
+    def _reply(self, reply: dict[str, object]) -> None:
+        self.socket.write(encode_message(reply))
+        self.socket.flush()
+
+    @Slot()
+    def _timed_out(self) -> None:
+        log.info("dropped an idle hand-off connection")
+        self.socket.abort()
+
+    @Slot()
+    def _gone(self) -> None:
+        self.idle.stop()
+        self.server._forget(self)
+        self.socket.deleteLater()
+        self.deleteLater()
+
+
+class InstanceServer(QObject):
+    """The running sidebar's end of the hand-off.
+
+    Signals:
+        call_received(object): a ``CallEvent`` from ``consentdesk call``/``open-uri``
+            (``call_id`` may be ``""``: the softphone named none).
+        show_requested(): another ``consentdesk`` start asked this one to come forward.
+    """
+
+    call_received = Signal(object)
+    show_requested = Signal()
+
+    def __init__(self, paths: InstancePaths, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.paths = paths
+        self._server = QLocalServer(self)
+        self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self._server.setMaxPendingConnections(MAX_CLIENTS)
+        self._server.newConnection.connect(self._accept)
+        self._clients: list[_Client] = []
+
+    @property
+    def name(self) -> str:
+        return self.paths.server_name
+
+    def listen(self) -> bool:
+        """Listen, clearing a stale socket first; False if another instance answers."""
+        name = self.paths.server_name
+        if self._server.listen(name):
+            return self._listening()
+        if _instance_answers(name):
+            return False
+        log.info("removing a stale hand-off socket left by an earlier sidebar")
+        QLocalServer.removeServer(name)
+        if not self._server.listen(name):
+            log.warning("cannot listen for hand-offs: %s", self._server.errorString())
+            return False
+        return self._listening()
+
+    def _listening(self) -> bool:
+        release_launch(self.paths)
+        return True
+
+    def drain(self) -> int:
+        """Deliver calls spooled while no sidebar listened; returns how many."""
+        events = drain_spool(self.paths)
+        for event in events:
+            self.call_received.emit(event)
+        return len(events)
+
+    def close(self) -> None:
+        self._server.close()
+        for client in list(self._clients):
+            client.socket.abort()
+
+    @Slot()
+    def _accept(self) -> None:
+        while self._server.hasPendingConnections():
+            socket = self._server.nextPendingConnection()
+            if len(self._clients) >= MAX_CLIENTS:
+                log.warning("too many hand-off connections; refusing one")
+                socket.abort()
+                socket.deleteLater()
+                continue
+            self._clients.append(_Client(socket, self))
+
+    def _forget(self, client: _Client) -> None:
+        if client in self._clients:
+            self._clients.remove(client)
+
+    def _deliver(self, message: dict[str, object]) -> None:
+        kind = message["kind"]
+        if kind == "call":
+            self.call_received.emit(message["event"])
+        elif kind == "drain":
+            self.drain()
+        else:
+            self.show_requested.emit()
+
+
+def _instance_answers(name: str, timeout_ms: int = 300) -> bool:
+    probe = QLocalSocket()
+    probe.connectToServer(name)
+    answered = probe.waitForConnected(timeout_ms)
+    probe.abort()
+    return answered
+
+
+def claim_instance(data_dir: Path) -> InstanceServer | None:
+    """Become the sidebar for *data_dir*, or None if one already runs.
+
+    When one runs it is asked to come forward, so a second ``consentdesk``
+    start simply shows the first. Needs a Q(Core)Application.
+    """
+    server = InstanceServer(InstancePaths.for_data_dir(data_dir))
+    if server.listen():
+        return server
+    send_message(server.paths, control_message("show"), timeout_ms=1000)
+    server.deleteLater()
+    return None
+
+
+def send_message(paths: InstancePaths, message: dict[str, object], *, timeout_ms: int) -> bool:
+    """Qt client (all platforms; the CLI uses handoff's socket client on POSIX)."""
+    frame = encode_message(message)
+    sock = QLocalSocket()
+    try:
+        sock.connectToServer(paths.server_name)
+        if not sock.waitForConnected(timeout_ms):
+            return False
+        sock.write(frame)
+        if not sock.waitForBytesWritten(timeout_ms):
+            return False
+        reader = FrameReader()
+        while sock.waitForReadyRead(timeout_ms):
+            for body in reader.feed(bytes(sock.readAll().data())):
+                reply = json.loads(body.decode("utf-8"))
+                return isinstance(reply, dict) and reply.get("ok") is True
+        return False
+    except (HandoffError, ValueError, RecursionError):
+        return False
+    finally:
+        sock.abort()
+
+
+def send_to_running(event: CallEvent, timeout_ms: int = 150, *, paths: InstancePaths) -> bool:
+    """Hand *event* to the running sidebar; True once it acknowledged it."""
+    return send_message(paths, call_message(event), timeout_ms=timeout_ms)

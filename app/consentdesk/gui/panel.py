@@ -1,0 +1,802 @@
+"""The caller panel: header, consent grid with history and proof, privacy requests,
+and the capture flows that open in its place."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFont, QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from consentdesk.core import phone
+from consentdesk.core.catalogue import Catalogue
+from consentdesk.core.model import Channel, ConsentEvent, ConsentState, SubjectStatus, utcnow
+from consentdesk.gui import labels, theme
+from consentdesk.gui.calls import Call, CallController
+from consentdesk.gui.desk import Desk
+from consentdesk.gui.flows import (
+    AgentPrompt,
+    ConsentFlow,
+    CorrectionFlow,
+    FlowEnv,
+    FlowPage,
+    Outcome,
+    RequestFlow,
+    VerifyFlow,
+    WithdrawalFlow,
+    withdrawable_cells,
+)
+from consentdesk.gui.models import (
+    ChannelRole,
+    ConsentGridModel,
+    EventRole,
+    HistoryModel,
+    PurposeRole,
+    RequestsModel,
+)
+from consentdesk.gui.tasks import describe_error
+from consentdesk.gui.widgets import Banner, StateChip, scaled_font, section_title
+from consentdesk.telephony.events import CallPhase
+
+log = logging.getLogger("consentdesk.gui.panel")
+
+SHORTCUTS = {
+    "consent": "Ctrl+G",
+    "withdraw": "Ctrl+W",
+    "request": "Ctrl+P",
+    "verify": "Ctrl+I",
+    "reload": "F5",
+    "end": "Ctrl+E",
+}
+
+
+class CellDelegate(QStyledItemDelegate):
+    """Consent cells: icon above the state word and date, centred (fits 5 channels)."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.decorationPosition = QStyleOptionViewItem.Position.Top
+        option.displayAlignment = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+        option.decorationSize = QSize(16, 16)
+        option.textElideMode = Qt.TextElideMode.ElideNone
+        option.font = scaled_font_for(option.font, 0.85)
+
+
+def scaled_font_for(font: QFont, factor: float) -> QFont:
+    scaled = QFont(font)
+    if scaled.pointSizeF() > 0:
+        scaled.setPointSizeF(scaled.pointSizeF() * factor)
+    return scaled
+
+
+class ConsentGrid(QTableView):
+    """The purposes × channels grid, sized to its content (the panel scrolls)."""
+
+    def __init__(self, model: ConsentGridModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setModel(model)
+        self.setItemDelegate(CellDelegate(self))
+        self.setAccessibleName("Consent grid")
+        self.setAccessibleDescription("Purposes by channel. Select a cell to see its history.")
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWordWrap(True)
+        self.setShowGrid(True)
+        self.setTabKeyNavigation(False)
+        hh = self.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        hh.setFont(scaled_font_for(hh.font(), 0.85))
+        vh = self.verticalHeader()
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultAlignment(
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap
+        )
+        vh.setFont(scaled_font_for(vh.font(), 0.85))
+        model.modelReset.connect(self._fit)
+
+    def _fit(self) -> None:
+        fm = self.fontMetrics()
+        row = max(fm.lineSpacing() * 3 + 10, 16 + fm.lineSpacing() * 2 + 12)
+        vh = self.verticalHeader()
+        vh.setDefaultSectionSize(row)
+        vh.setFixedWidth(max(96, fm.horizontalAdvance("M") * 9))
+        height = self.horizontalHeader().sizeHint().height() + row * self.model().rowCount()
+        self.setFixedHeight(height + 2 * self.frameWidth())
+
+    def sizeHint(self) -> QSize:
+        return QSize(340, self.height())
+
+
+class CallerHeader(QFrame):
+    """Who is on the line: name, number (dialled and normalised), identity, timer.
+
+    Signals:
+        end_requested(): End (manual call) / Close (lookup or ended call).
+        verify_requested(): the agent wants to check identity.
+    """
+
+    end_requested = Signal()
+    verify_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("callerHeader")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName("Caller")
+        box = QVBoxLayout(self)
+        box.setContentsMargins(10, 8, 10, 8)
+        box.setSpacing(3)
+        self.name = QLabel()
+        self.name.setFont(scaled_font(self.name, 1.35, bold=True))
+        self.name.setWordWrap(True)
+        self.name.setAccessibleName("Caller name")
+        self.number = QLabel()
+        self.number.setFont(scaled_font(self.number, 1.1))
+        self.number.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.number.setAccessibleName("Caller number")
+        self.dialled = QLabel()
+        self.dialled.setWordWrap(True)
+        self.dialled.setEnabled(False)
+        self.dialled.setAccessibleName("Number as dialled")
+        self.customer = QLabel()
+        self.customer.setAccessibleName("Customer reference")
+        box.addWidget(self.name)
+        box.addWidget(self.number)
+        box.addWidget(self.dialled)
+        box.addWidget(self.customer)
+        ident = QHBoxLayout()
+        self.identity = StateChip()
+        self.identity.setAccessibleName("Identity verification")
+        self.verify = QPushButton("Check &identity…")
+        self.verify.setToolTip(f"Run the identity checklist ({SHORTCUTS['verify']})")
+        self.verify.setAccessibleName("Check identity")
+        self.verify.clicked.connect(self.verify_requested)
+        ident.addWidget(self.identity, 1)
+        ident.addWidget(self.verify)
+        box.addLayout(ident)
+        callrow = QHBoxLayout()
+        self.call_state = StateChip()
+        self.call_state.setAccessibleName("Call")
+        self.end = QPushButton("End")
+        self.end.setAccessibleName("End or close")
+        self.end.clicked.connect(self.end_requested)
+        callrow.addWidget(self.call_state, 1)
+        callrow.addWidget(self.end)
+        box.addLayout(callrow)
+        self.call: Call | None = None
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000)
+        self.timer.timeout.connect(self._tick)
+
+    def show_call(self, call: Call, *, name: str | None = None, customer_ref: str | None = None) -> None:
+        self.call = call
+        if call.number is None:
+            self.name.setText(call.display_name or "Withheld number")
+            self.number.setText("No number sent — look the caller up below")
+            self.dialled.setText(f"As sent: {call.raw_number}" if call.raw_number else "")
+        else:
+            display = phone.display(call.number)
+            self.name.setText(name or call.display_name or display)
+            self.number.setText(display)
+            raw = call.raw_number.strip()
+            self.dialled.setText(
+                f"As dialled: {raw}" if raw and raw != call.number and raw != display else ""
+            )
+        self.dialled.setVisible(bool(self.dialled.text()))
+        self.customer.setText(f"Customer {customer_ref}" if customer_ref else "")
+        self.customer.setVisible(bool(customer_ref))
+        if call.verified_by:
+            self.identity.set_state(theme.VERIFIED, f"Identity verified: {call.verified_by}")
+        else:
+            self.identity.set_state(theme.UNVERIFIED, "Identity not verified on this call")
+        self.verify.setVisible(not call.verified_by and call.number is not None)
+        if call.is_lookup:
+            self.end.setText("Close")
+            self.end.setToolTip(f"Take this caller off the screen ({SHORTCUTS['end']})")
+        elif call.is_manual and call.is_live:
+            self.end.setText("End call")
+            self.end.setToolTip(f"End this manual call ({SHORTCUTS['end']})")
+        else:
+            self.end.setText("Close")
+            self.end.setToolTip(f"Take this caller off the screen now ({SHORTCUTS['end']})")
+        self._tick()
+        if call.phase == CallPhase.ANSWERED:
+            self.timer.start()
+        else:
+            self.timer.stop()
+
+    def _tick(self) -> None:
+        call = self.call
+        if call is None:
+            return
+        if call.is_lookup:
+            self.call_state.set_state(theme.NOTICE, "Lookup — not on a call")
+            return
+        if call.phase == CallPhase.INCOMING:
+            self.call_state.set_state(theme.LINK_UP, "Incoming call — ringing")
+            return
+        start = call.answered_at or call.incoming_at or utcnow()
+        end: datetime = call.ended_at or utcnow()
+        elapsed = labels.duration(int((end - start).total_seconds()))
+        if call.phase == CallPhase.ENDED:
+            self.call_state.set_state(theme.CLOSED, f"Call ended after {elapsed}")
+        else:
+            source = " (manual)" if call.is_manual else ""
+            self.call_state.set_state(theme.LINK_UP, f"On call{source} · {elapsed}")
+
+    def elapsed_text(self) -> str:
+        return self.call_state.text()
+
+
+class CallerPanel(QWidget):
+    """Everything about the caller on screen, and the flows that capture.
+
+    Signals:
+        caller_shown(str): the caller's status is on screen (E.164 number).
+        busy_changed(bool): a load for this panel is running.
+    """
+
+    caller_shown = Signal(str)
+    busy_changed = Signal(bool)
+
+    def __init__(self, desk: Desk, calls: CallController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.desk = desk
+        self.calls = calls
+        self.call: Call | None = None
+        self.status: SubjectStatus | None = None
+        self.language = desk.languages[0] if desk.languages else "en"
+        self.flow: FlowPage | None = None
+        self._pending_flow: Callable[[], FlowPage | None] | None = None
+        self._gen = 0
+        self._history: list[ConsentEvent] | None = None
+        self._history_gen = -1
+        self.setAccessibleName("Caller panel")
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(6)
+        self.pages = QStackedWidget()
+        outer.addWidget(self.pages, 1)
+
+        # page: nobody on screen
+        self.empty = QLabel(
+            "No caller on screen.\n\nIncoming calls appear here. Type a number above to look "
+            "a customer up (Enter) or to start a manual call (Ctrl+M)."
+        )
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.empty.setAccessibleName("No caller")
+        self.empty.setMargin(12)
+        self.pages.addWidget(self.empty)
+
+        # page: a caller
+        caller_page = QWidget()
+        cbox = QVBoxLayout(caller_page)
+        cbox.setContentsMargins(0, 0, 0, 0)
+        cbox.setSpacing(6)
+        self.header = CallerHeader()
+        self.header.end_requested.connect(self.calls.end_active)
+        self.header.verify_requested.connect(self.start_verify)
+        cbox.addWidget(self.header)
+        self.banner = Banner("Caller status")
+        cbox.addWidget(self.banner)
+        self.inner = QStackedWidget()
+        cbox.addWidget(self.inner, 1)
+        self.pages.addWidget(caller_page)
+
+        self.body_scroll = QScrollArea()
+        self.body_scroll.setWidgetResizable(True)
+        self.body_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.body_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        self.body = QVBoxLayout(body)
+        self.body.setContentsMargins(0, 0, 4, 0)
+        self.body.setSpacing(6)
+        self.body_scroll.setWidget(body)
+        self.inner.addWidget(self.body_scroll)
+        self.flow_holder = QStackedWidget()
+        self.inner.addWidget(self.flow_holder)
+
+        self.body.addWidget(section_title("Consents"))
+        self.grid_model = ConsentGridModel(self)
+        self.grid = ConsentGrid(self.grid_model)
+        self.grid.selectionModel().currentChanged.connect(self._cell_changed)
+        self.body.addWidget(self.grid)
+
+        actions = QHBoxLayout()
+        actions.setSpacing(6)
+        self.consent_button = QPushButton("Ask consent")
+        self.consent_button.setToolTip(
+            f"Ask for consent, preselected from the chosen cell ({SHORTCUTS['consent']})"
+        )
+        self.consent_button.setAccessibleName("Ask consent")
+        self.consent_button.clicked.connect(lambda: self.start_consent())
+        self.withdraw_button = QToolButton()
+        self.withdraw_button.setText("Withdraw")
+        self.withdraw_button.setToolTip(
+            f"Withdraw the chosen consent; the arrow offers whole groups ({SHORTCUTS['withdraw']})"
+        )
+        self.withdraw_button.setAccessibleName("Withdraw")
+        self.withdraw_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.withdraw_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.withdraw_button.clicked.connect(lambda: self.start_withdrawal())
+        self.withdraw_menu = QMenu(self.withdraw_button)
+        self.withdraw_menu.setAccessibleName("Withdraw a whole group")
+        self.withdraw_menu.aboutToShow.connect(self._fill_withdraw_menu)
+        self.withdraw_button.setMenu(self.withdraw_menu)
+        self.request_button = QPushButton("Privacy request")
+        self.request_button.setToolTip(
+            f"Take an access, erasure or other privacy request ({SHORTCUTS['request']})"
+        )
+        self.request_button.setAccessibleName("Privacy request")
+        self.request_button.clicked.connect(lambda: self.start_request())
+        for b in (self.consent_button, self.withdraw_button, self.request_button):
+            b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            b.setMinimumHeight(b.sizeHint().height() + 6)
+            actions.addWidget(b)
+        self.body.addLayout(actions)
+
+        # history of the selected cell's purpose, with proof
+        self.history_box = QFrame()
+        self.history_box.setAccessibleName("History")
+        hbox = QVBoxLayout(self.history_box)
+        hbox.setContentsMargins(0, 6, 0, 0)
+        hbox.setSpacing(4)
+        self.history_title = section_title("History")
+        hbox.addWidget(self.history_title)
+        self.history_model = HistoryModel(self)
+        self.history = QListView()
+        self.history.setModel(self.history_model)
+        self.history.setAccessibleName("History of the selected purpose")
+        self.history.setWordWrap(True)
+        self.history.setUniformItemSizes(False)
+        self.history.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.history.setMinimumHeight(self.fontMetrics().lineSpacing() * 7)
+        self.history.selectionModel().currentChanged.connect(self._event_changed)
+        hbox.addWidget(self.history)
+        self.proof = QLabel()
+        self.proof.setWordWrap(True)
+        self.proof.setTextFormat(Qt.TextFormat.RichText)
+        self.proof.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.proof.setAccessibleName("Proof of the selected record")
+        self.proof.setFrameShape(QFrame.Shape.StyledPanel)
+        self.proof.setMargin(6)
+        hbox.addWidget(self.proof)
+        self.correct_button = QPushButton("Correct this record…")
+        self.correct_button.setToolTip("Record a correction with a reason (the record stays)")
+        self.correct_button.setAccessibleName("Correct this record")
+        self.correct_button.clicked.connect(self.start_correction)
+        hbox.addWidget(self.correct_button)
+        self.history_box.hide()
+        self.body.addWidget(self.history_box)
+
+        self.body.addWidget(section_title("Privacy requests"))
+        self.requests_model = RequestsModel(self)
+        self.requests = QListView()
+        self.requests.setModel(self.requests_model)
+        self.requests.setAccessibleName("Privacy requests")
+        self.requests.setWordWrap(True)
+        self.requests.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.requests.setIconSize(QSize(20, 20))
+        self.requests.setSpacing(2)
+        self.body.addWidget(self.requests)
+        self.no_requests = QLabel("No privacy requests.")
+        self.no_requests.setEnabled(False)
+        self.body.addWidget(self.no_requests)
+        self.body.addStretch(1)
+
+        self.calls.active_changed.connect(self.set_call)
+        self.calls.active_updated.connect(self.update_call)
+        self.desk.ready.connect(self._desk_ready)
+        self.desk.load_failed.connect(self._desk_failed)
+        self._set_actions_enabled(False)
+        self.pages.setCurrentWidget(self.empty)
+
+    # --- caller on screen ------------------------------------------------------
+
+    def set_call(self, call: Call | None) -> None:
+        same_caller = (
+            call is not None
+            and self.call is not None
+            and call.number == self.call.number
+            and call.call_id == self.call.call_id
+        )
+        self.call = call
+        if not same_caller:
+            self._close_flow()
+            self.banner.clear()
+            self.status = None
+            self._history = None
+            self.grid_model.clear()
+            self.requests_model.clear()
+            self.history_model.clear()
+            self.history_box.hide()
+            self.proof.clear()
+        if call is None:
+            self.header.timer.stop()
+            self.pages.setCurrentWidget(self.empty)
+            self._set_actions_enabled(False)
+            return
+        self.pages.setCurrentWidget(self.pages.widget(1))
+        self.header.show_call(call)
+        if not same_caller:
+            self.inner.setCurrentWidget(self.body_scroll)
+            self.reload()
+
+    def update_call(self, call: Call) -> None:
+        if self.call is None or call.call_id != self.call.call_id:
+            return
+        self.call = call
+        subject = self.status.subject if self.status else None
+        self.header.show_call(
+            call,
+            name=subject.display_name if subject else None,
+            customer_ref=subject.customer_ref if subject else None,
+        )
+
+    def reload(self) -> None:
+        """Fetch the caller's status on the worker; stale answers are dropped."""
+        call = self.call
+        if call is None or call.number is None:
+            self._set_actions_enabled(False)
+            return
+        if not self.desk.loaded:
+            self.banner.busy("Opening the ledger…")
+            return  # _desk_ready reloads
+        self._gen += 1
+        gen = self._gen
+        number = call.number
+        self.banner.busy("Loading the caller's consents…")
+        self.busy_changed.emit(True)
+
+        def shown(status: SubjectStatus) -> None:
+            if gen != self._gen:
+                return
+            self.busy_changed.emit(False)
+            self.banner.clear()
+            self.apply_status(status)
+            self.caller_shown.emit(number)
+
+        def failed(exc: BaseException) -> None:
+            if gen != self._gen:
+                return
+            self.busy_changed.emit(False)
+            self.banner.error(f"Could not load the caller: {describe_error(exc)}", self.reload)
+
+        self.desk.runner.call(
+            lambda b: b.status(number), on_success=shown, on_failure=failed, label="status"
+        )
+
+    def _desk_ready(self) -> None:
+        if self.call is not None and self.status is None:
+            self.reload()
+
+    def _desk_failed(self, message: str) -> None:
+        if self.call is not None:
+            self.banner.error(f"The ledger could not be opened: {message}", self._retry_desk)
+
+    def _retry_desk(self) -> None:
+        self.banner.busy("Opening the ledger…")
+        self.desk.load()
+
+    def apply_status(self, status: SubjectStatus) -> None:
+        catalogue = self.desk.catalogue
+        if catalogue is None or self.call is None or status.subject.number != self.call.number:
+            return
+        current = self.grid.currentIndex()
+        keep = (current.data(PurposeRole), current.data(ChannelRole)) if current.isValid() else None
+        self.status = status
+        visible = {p.id for p in self.desk.visible_purposes()}
+        shown_purposes = tuple(
+            p
+            for p in catalogue
+            if p.id in visible
+            or any(c.purpose == p.id and c.state != ConsentState.UNKNOWN for c in status.cells)
+        )
+        self.grid_model.set_status(Catalogue(shown_purposes), status.cells)
+        self.requests_model.set_requests(status.requests, today=self.desk.today())
+        self._fit_requests()
+        self.header.show_call(
+            self.call,
+            name=status.subject.display_name,
+            customer_ref=status.subject.customer_ref,
+        )
+        self._set_actions_enabled(True)
+        if keep is not None:
+            index = self.grid_model.index_for(keep[0], keep[1])
+            if index.isValid():
+                self.grid.selectionModel().setCurrentIndex(
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                )
+
+    def _fit_requests(self) -> None:
+        rows = self.requests_model.rowCount()
+        self.requests.setVisible(rows > 0)
+        self.no_requests.setVisible(rows == 0)
+        if rows:
+            height = sum(self.requests.sizeHintForRow(r) + 4 for r in range(rows))
+            self.requests.setFixedHeight(height + 2 * self.requests.frameWidth() + 4)
+
+    def _set_actions_enabled(self, enabled: bool) -> None:
+        ok = enabled and self.desk.loaded and self.call is not None and self.call.number is not None
+        for b in (self.consent_button, self.withdraw_button, self.request_button):
+            b.setEnabled(ok)
+
+    @property
+    def can_capture(self) -> bool:
+        return self.status is not None and self.flow is None and self.desk.loaded
+
+    # --- history -----------------------------------------------------------------
+
+    def selected_cell(self) -> tuple[str, Channel] | None:
+        index = self.grid.currentIndex()
+        if not index.isValid() or not (index.flags() & Qt.ItemFlag.ItemIsEnabled):
+            return None
+        return str(index.data(PurposeRole)), Channel(index.data(ChannelRole))
+
+    def _cell_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        cell = self.selected_cell()
+        if cell is None:
+            self.history_box.hide()
+            return
+        self._show_history(cell[0])
+
+    def _show_history(self, purpose: str) -> None:
+        catalogue = self.desk.catalogue
+        title = catalogue.get(purpose).title if catalogue else purpose
+        self.history_title.setText(f"History: {title}")
+        self.history_box.show()
+        if self._history is not None and self._history_gen == self._gen:
+            self._fill_history(purpose)
+            return
+        call = self.call
+        if call is None or call.number is None:
+            return
+        number, gen = call.number, self._gen
+        self.proof.setText("Loading history…")
+
+        def loaded(events: Sequence[ConsentEvent]) -> None:
+            if gen != self._gen:
+                return
+            self._history = list(events)
+            self._history_gen = gen
+            cell = self.selected_cell()
+            if cell is not None:
+                self._fill_history(cell[0])
+
+        def failed(exc: BaseException) -> None:
+            if gen == self._gen:
+                self.proof.setText(html.escape(f"History not loaded: {describe_error(exc)}"))
+
+        self.desk.runner.call(
+            lambda b: b.history(number), on_success=loaded, on_failure=failed, label="history"
+        )
+
+    def _fill_history(self, purpose: str) -> None:
+        events = [e for e in self._history or () if e.purpose == purpose]
+        self.history_model.set_events(events)
+        self.history.setFixedHeight(
+            max(
+                self.fontMetrics().lineSpacing() * 3,
+                min(
+                    sum(self.history.sizeHintForRow(r) for r in range(len(events))) + 8,
+                    self.fontMetrics().lineSpacing() * 12,
+                ),
+            )
+        )
+        if events:
+            cell = self.selected_cell()
+            row = 0
+            if cell is not None:
+                row = next(
+                    (r for r in range(len(events)) if self.history_model.event_at(r).channel == cell[1]),
+                    0,
+                )
+            self.history.setCurrentIndex(self.history_model.index(row))
+        else:
+            self.proof.setText("Never asked: no record for this purpose yet.")
+            self.correct_button.hide()
+
+    def _event_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        event = current.data(EventRole) if current.isValid() else None
+        if not isinstance(event, ConsentEvent):
+            self.proof.clear()
+            self.correct_button.hide()
+            return
+        self.proof.setText(proof_html(event))
+        self.correct_button.setVisible(event.state != ConsentState.VOID)
+
+    def selected_event(self) -> ConsentEvent | None:
+        event = self.history.currentIndex().data(EventRole)
+        return event if isinstance(event, ConsentEvent) else None
+
+    # --- flows -------------------------------------------------------------------
+
+    def _env(self) -> FlowEnv | None:
+        if self.call is None or self.call.number is None or self.status is None:
+            return None
+        return FlowEnv(
+            desk=self.desk,
+            calls=self.calls,
+            call=self.call,
+            number=self.call.number,
+            status=self.status,
+            language=self.language,
+        )
+
+    def _open(self, make: Callable[[FlowEnv], FlowPage]) -> FlowPage | None:
+        if self.flow is not None or self._env() is None or not self.desk.loaded:
+            return None
+
+        def build() -> FlowPage | None:
+            env = self._env()
+            return make(env) if env is not None else None
+
+        if not self.desk.agent:
+            self._pending_flow = build
+            self._show_flow(AgentPrompt(self.desk))
+            return self.flow
+        page = build()
+        if page is not None:
+            self._show_flow(page)
+        return page
+
+    def _show_flow(self, page: FlowPage) -> None:
+        self.flow = page
+        self.flow_holder.addWidget(page)
+        self.flow_holder.setCurrentWidget(page)
+        self.inner.setCurrentWidget(self.flow_holder)
+        page.closed.connect(lambda p=page: self._flow_closed(p))
+        page.recorded.connect(self._recorded)
+        page.nothing_recorded.connect(self._nothing_recorded)
+        self.banner.clear()
+        focus = page.first_focus()
+        (focus or page).setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _flow_closed(self, page: FlowPage) -> None:
+        if page is not self.flow:
+            return
+        self._close_flow()
+        if isinstance(page, AgentPrompt) and page.saved and self._pending_flow is not None:
+            pending, self._pending_flow = self._pending_flow, None
+            nxt = pending()
+            if nxt is not None:
+                self._show_flow(nxt)
+            return
+        self._pending_flow = None
+        self.grid.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _close_flow(self) -> None:
+        page, self.flow = self.flow, None
+        if page is None:
+            return
+        self.inner.setCurrentWidget(self.body_scroll)
+        self.flow_holder.removeWidget(page)
+        page.deleteLater()
+
+    def _recorded(self, outcome: Outcome) -> None:
+        if outcome.language:
+            self.language = outcome.language
+        if outcome.verified_by and self.call is not None and not self.call.verified_by:
+            self.calls.set_verified(outcome.verified_by)
+        status = outcome.status
+        if status is not None and self.call is not None and status.subject.number == self.call.number:
+            self._history = None
+            self.apply_status(status)
+            self.banner.success(outcome.summary)
+            cell = self.selected_cell()
+            if cell is not None and self.history_box.isVisible():
+                self._show_history(cell[0])
+        else:
+            self.banner.success(f"For the previous caller — {outcome.summary}")
+
+    def _nothing_recorded(self, message: str) -> None:
+        self.banner.info(message)
+
+    def start_consent(self) -> FlowPage | None:
+        cell = self.selected_cell()
+        purposes = [cell[0]] if cell else []
+        channels = [cell[1]] if cell else []
+        return self._open(lambda env: ConsentFlow(env, purposes=purposes, channels=channels))
+
+    def start_withdrawal(self, *, group: str | None = None) -> FlowPage | None:
+        cell = self.selected_cell()
+        cells = [cell] if cell and group is None else []
+        return self._open(lambda env: WithdrawalFlow(env, cells=cells, group=group))
+
+    def start_request(self) -> FlowPage | None:
+        return self._open(lambda env: RequestFlow(env))
+
+    def start_correction(self) -> FlowPage | None:
+        event = self.selected_event()
+        if event is None:
+            return None
+        return self._open(lambda env: CorrectionFlow(env, event))
+
+    def start_verify(self) -> FlowPage | None:
+        if self.call is None or self.call.verified_by:
+            return None
+        return self._open(lambda env: VerifyFlow(env))
+
+    def _fill_withdraw_menu(self) -> None:
+        self.withdraw_menu.clear()
+        catalogue = self.desk.catalogue
+        if self.status is None or catalogue is None:
+            return
+        groups: dict[str, int] = {}
+        for cell in withdrawable_cells(self.status, self.desk):
+            g = catalogue.get(cell.purpose).group
+            groups[g] = groups.get(g, 0) + 1
+        if not groups:
+            action = self.withdraw_menu.addAction("Nothing is currently given")
+            action.setEnabled(False)
+            return
+        for g, n in groups.items():
+            action = QAction(f"All {labels.group_title(g).lower()} ({n})", self.withdraw_menu)
+            action.triggered.connect(lambda _=False, grp=g: self.start_withdrawal(group=grp))
+            self.withdraw_menu.addAction(action)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.grid.hasFocus():
+            self.start_consent()
+            return
+        super().keyPressEvent(event)
+
+
+def proof_html(event: ConsentEvent) -> str:
+    """The proof of one record: script, version, hash, text as read, agent, call, time."""
+    e = html.escape
+    n = event.notice
+    look = theme.STATE_LOOKS[event.state]
+    rows = [
+        ("State", f"{look.label} · {labels.CHANNELS[event.channel]}"),
+        ("Time", labels.date_time(event.at)),
+        ("Script", f"{n.script_id} v{n.version} ({n.language.upper()})"),
+        ("SHA-256", n.sha256),
+        ("Agent", event.agent),
+        ("Call", event.call_id or "no call"),
+        ("How", labels.METHODS[event.method]),
+        ("Basis", f"{event.lawful_basis} · {event.jurisdiction.upper()}"),
+    ]
+    if event.valid_until is not None:
+        rows.append(("Valid until", labels.date_time(event.valid_until)))
+    if event.corrects is not None:
+        rows.append(("Corrects", f"{event.corrects} — {event.correction_reason or ''}"))
+    table = "".join(
+        f"<tr><td style='padding-right:8px'><b>{e(k)}</b></td>"
+        f"<td style='word-break:break-all'>{e(v)}</td></tr>"
+        for k, v in rows
+    )
+    text = "<br>".join(e(line) for line in n.text.splitlines())
+    return (
+        f"<table cellspacing=0 cellpadding=1>{table}</table>"
+        f"<p><b>Text as read:</b><br><i>{text}</i></p>"
+    )
+

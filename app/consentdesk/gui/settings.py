@@ -1,0 +1,185 @@
+"""Settings dialog: dock side, always on top, clear delay, languages, agent.
+
+Keys the site administrator locked are shown, disabled, as managed. Other
+pages (the server sign-in) are added with :meth:`SettingsDialog.add_page`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from consentdesk.core.config import ConfigError
+from consentdesk.gui import theme
+from consentdesk.gui.desk import Desk
+from consentdesk.gui.tasks import describe_error
+from consentdesk.gui.widgets import StateChip
+
+MANAGED = "Managed by your administrator"
+
+
+class SettingsDialog(QDialog):
+    """Edits the user's settings; writes them on the worker, closes once saved."""
+
+    def __init__(self, desk: Desk, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.desk = desk
+        self.setWindowTitle("Consent Desk settings")
+        self.setAccessibleName("Settings")
+        self.setMinimumWidth(420)
+        self.fields: dict[str, QWidget] = {}
+        box = QVBoxLayout(self)
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Settings pages")
+        box.addWidget(self.tabs)
+        self.tabs.addTab(self._sidebar_page(), "&Sidebar")
+        self.tabs.addTab(self._agent_page(), "&Agent")
+        self.error = StateChip()
+        self.error.setAccessibleName("Settings error")
+        self.error.hide()
+        box.addWidget(self.error)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        box.addWidget(self.buttons)
+
+    # --- pages ------------------------------------------------------------------------
+
+    def add_page(self, title: str, page: QWidget) -> int:
+        """Add a page of another component (e.g. server sign-in) after the built-in ones."""
+        page.setAccessibleName(title)
+        return self.tabs.addTab(page, title)
+
+    def _form(self) -> tuple[QWidget, QFormLayout]:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        return page, form
+
+    def _row(self, form: QFormLayout, key: str, label: str, widget: QWidget, tip: str) -> None:
+        widget.setAccessibleName(label.replace("&", ""))
+        widget.setToolTip(tip)
+        self.fields[key] = widget
+        caption = QLabel(label)
+        caption.setBuddy(widget)
+        if self.desk.config.is_locked(key):
+            widget.setEnabled(False)
+            widget.setToolTip(f"{MANAGED}. {tip}")
+            holder = QWidget()
+            inner = QVBoxLayout(holder)
+            inner.setContentsMargins(0, 0, 0, 0)
+            inner.setSpacing(2)
+            inner.addWidget(widget)
+            note = QLabel(f"🔒 {MANAGED}")
+            note.setObjectName(f"managed:{key}")
+            note.setAccessibleName(f"{label.replace('&', '')}: {MANAGED}")
+            note.setEnabled(False)
+            inner.addWidget(note)
+            form.addRow(caption, holder)
+        else:
+            form.addRow(caption, widget)
+
+    def _sidebar_page(self) -> QWidget:
+        cfg = self.desk.config
+        page, form = self._form()
+        dock = QComboBox()
+        dock.addItem("Right", "right")
+        dock.addItem("Left", "left")
+        dock.setCurrentIndex(dock.findData(cfg.get("sidebar.dock")))
+        self._row(form, "sidebar.dock", "&Dock to screen edge", dock, "Where the sidebar sits")
+        on_top = QCheckBox("Keep above other windows")
+        on_top.setChecked(bool(cfg.get("sidebar.always_on_top")))
+        self._row(form, "sidebar.always_on_top", "Always on &top", on_top, "Ctrl+T in the sidebar")
+        clear = QSpinBox()
+        clear.setRange(0, 3600)
+        clear.setSuffix(" s")
+        clear.setValue(int(cfg.get("sidebar.clear_after_seconds")))
+        self._row(
+            form,
+            "sidebar.clear_after_seconds",
+            "&Clear caller after",
+            clear,
+            "Seconds the caller stays on screen after hang-up",
+        )
+        return page
+
+    def _agent_page(self) -> QWidget:
+        cfg = self.desk.config
+        page, form = self._form()
+        agent = QLineEdit(str(cfg.get("general.agent")))
+        agent.setMaxLength(64)
+        self._row(form, "general.agent", "Agent &id", agent, "Recorded with every capture")
+        name = QLineEdit(str(cfg.get("general.agent_name")))
+        name.setMaxLength(100)
+        self._row(form, "general.agent_name", "Agent &name", name, "Read to customers in scripts")
+        langs = QLineEdit(", ".join(cfg.get("general.languages")))
+        self._row(
+            form,
+            "general.languages",
+            "&Languages",
+            langs,
+            "Script languages offered, first is the default, e.g. en, de",
+        )
+        return page
+
+    # --- saving ---------------------------------------------------------------------
+
+    def values(self) -> list[tuple[str, Any]]:
+        """The changed, unlocked settings as (key, value)."""
+        out: list[tuple[str, Any]] = []
+        cfg = self.desk.config
+        for key, widget in self.fields.items():
+            if cfg.is_locked(key):
+                continue
+            value: Any
+            if isinstance(widget, QComboBox):
+                value = widget.currentData()
+            elif isinstance(widget, QCheckBox):
+                value = widget.isChecked()
+            elif isinstance(widget, QSpinBox):
+                value = widget.value()
+            elif key == "general.languages" and isinstance(widget, QLineEdit):
+                value = [p.strip() for p in widget.text().replace(";", ",").split(",") if p.strip()]
+            elif isinstance(widget, QLineEdit):
+                value = widget.text().strip()
+            else:
+                continue
+            current = cfg.get(key)
+            if (tuple(value) if isinstance(value, list) else value) != current:
+                out.append((key, value))
+        return out
+
+    def save(self) -> None:
+        values = self.values()
+        if not values:
+            self.accept()
+            return
+        try:
+            self.desk.apply_settings(values, on_saved=self.accept, on_failure=self._failed)
+        except ConfigError as exc:
+            self._show_error(str(exc))
+            return
+        self.buttons.setEnabled(False)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.buttons.setEnabled(True)
+        self._show_error(f"Settings apply now but could not be saved: {describe_error(exc)}")
+
+    def _show_error(self, text: str) -> None:
+        self.error.set_state(theme.FAILURE, text)
+        self.error.show()

@@ -1,0 +1,189 @@
+"""Wiring softphones into the sidebar: hand-offs, baresip and the recent-calls list.
+
+``attach_telephony`` is the one call the sidebar's launch makes. Every call
+event, whatever its source, reaches ``CallController.handle`` on the GUI
+thread; the recent-calls store is written on the task runner's worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from consentdesk.core.calls import RecentCalls
+from consentdesk.telephony.baresip import BaresipConnector, parse_hostport
+from consentdesk.telephony.events import CallEvent
+from consentdesk.telephony.handoff import CallIdResolver
+
+if TYPE_CHECKING:
+    from consentdesk.cli.common import Context
+    from consentdesk.gui.calls import CallController
+    from consentdesk.gui.ipc import InstanceServer
+    from consentdesk.gui.tasks import TaskRunner
+
+log = logging.getLogger("consentdesk.gui.telephony")
+
+
+def add_telephony_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``consentdesk sidebar`` for softphone connectors."""
+    parser.add_argument(
+        "--baresip",
+        metavar="HOST:PORT",
+        default=argparse.SUPPRESS,
+        help="baresip ctrl_tcp address (overrides telephony.baresip; '' turns it off)",
+    )
+
+
+class Telephony(QObject):
+    """Live softphone wiring of one sidebar; :meth:`stop` on quit.
+
+    Signals:
+        event_routed(object): each ``CallEvent`` after it reached the controller
+            (call ids resolved), for the recent-calls view and tests.
+    """
+
+    event_routed = Signal(object)
+    _from_connector = Signal(object)
+    _link_from_connector = Signal(bool)
+
+    def __init__(
+        self,
+        controller: CallController,
+        *,
+        region: str,
+        baresip: str = "",
+        server: InstanceServer | None = None,
+        tasks: TaskRunner | None = None,
+        open_recent_calls: Callable[[], RecentCalls] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.region = region
+        self.server = server
+        self.tasks = tasks
+        self._open_recent = open_recent_calls
+        self._recent: RecentCalls | None = None  # touched on the worker thread only
+        self._resolver = CallIdResolver()
+        self.connector: BaresipConnector | None = None
+        self.baresip_address = baresip
+        # Connector callbacks run on its thread; these signals hop to ours.
+        self._from_connector.connect(self._route)
+        self._link_from_connector.connect(self._link)
+        if server is not None:
+            server.call_received.connect(self._route_handoff)
+        if baresip:
+            host, port = parse_hostport(baresip)
+            self.connector = BaresipConnector(
+                host,
+                port,
+                region=region,
+                on_event=self._from_connector.emit,
+                on_link=self._link_from_connector.emit,
+            )
+            controller.set_link_state(False, f"connecting to baresip at {baresip}")
+            self.connector.start()
+
+    # --- routing ---------------------------------------------------------------
+
+    @Slot(object)
+    def _route_handoff(self, event: CallEvent) -> None:
+        self._route(self._resolver.resolve(event))
+
+    @Slot(object)
+    def _route(self, event: CallEvent) -> None:
+        self.controller.handle(event)
+        self._remember(event)
+        self.event_routed.emit(event)
+
+    @Slot(bool)
+    def _link(self, up: bool) -> None:
+        where = self.baresip_address
+        self.controller.set_link_state(
+            up, f"baresip connected ({where})" if up else f"baresip not reachable at {where}"
+        )
+
+    # --- recent calls ------------------------------------------------------------
+
+    def _store(self) -> RecentCalls:
+        # Runs on the worker (jobs run one at a time, in order): no lock needed.
+        if self._recent is None:
+            assert self._open_recent is not None
+            self._recent = self._open_recent()
+        return self._recent
+
+    def _remember(self, event: CallEvent) -> None:
+        if self._open_recent is None or self.tasks is None:
+            return
+        self.tasks.run(lambda: self._store().record(event), label="recent-calls")
+
+    def note_capture(self, call_id: str | None, event_id: uuid.UUID) -> None:
+        """A capture was recorded during *call_id*: list it with that recent call."""
+        if self._open_recent is None or self.tasks is None or not call_id:
+            return
+        self.tasks.run(lambda: self._store().add_capture(call_id, event_id), label="recent-calls")
+
+    def recent_calls(self, on_success: Callable[[object], None]) -> None:
+        """Fetch this shift's calls (a list of ``CallRecord``) on the worker."""
+        if self._open_recent is None or self.tasks is None:
+            on_success([])
+            return
+        self.tasks.run(lambda: self._store().recent(), on_success=on_success, label="recent-calls")
+
+    def _close_store(self) -> None:
+        store, self._recent = self._recent, None
+        if store is not None:
+            store.close()
+
+    def stop(self) -> None:
+        """Stop the connector and the hand-off server (idempotent)."""
+        if self.connector is not None:
+            self.connector.stop()
+            self.connector = None
+        if self.server is not None:
+            self.server.close()
+        if self._open_recent is not None and self.tasks is not None:
+            with contextlib.suppress(RuntimeError):  # runner already shut down
+                self.tasks.run(self._close_store, label="recent-calls")
+
+
+def attach_telephony(
+    controller: CallController,
+    ctx: Context,
+    args: argparse.Namespace,
+    *,
+    server: InstanceServer | None,
+    tasks: TaskRunner | None,
+) -> Telephony:
+    """Connect hand-offs (``server`` from ``gui.ipc.claim_instance``), baresip and
+    the recent-calls store to *controller*; drains calls spooled before start.
+
+    The baresip address is ``--baresip`` if given, else ``telephony.baresip``.
+    """
+    baresip = getattr(args, "baresip", None)
+    if baresip is None:
+        baresip = str(ctx.config.get("telephony.baresip"))
+    if baresip:
+        try:
+            parse_hostport(baresip)
+        except ValueError as exc:
+            from consentdesk.cli.common import UsageError
+
+            raise UsageError(str(exc)) from None
+    telephony = Telephony(
+        controller,
+        region=ctx.region,
+        baresip=baresip,
+        server=server,
+        tasks=tasks,
+        open_recent_calls=lambda: RecentCalls.open(ctx.data_dir, ctx.config),
+    )
+    if server is not None:
+        server.drain()
+    return telephony

@@ -1,0 +1,184 @@
+"""Small building blocks: inline status banner, section titles, state chips."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from consentdesk.gui import theme
+
+
+def scaled_font(widget: QWidget, factor: float, *, bold: bool = False) -> QFont:
+    """The widget's font scaled by *factor* (keeps the user's / screen's base size)."""
+    font = QFont(widget.font())
+    size = font.pointSizeF()
+    if size > 0:
+        font.setPointSizeF(size * factor)
+    font.setBold(bold)
+    return font
+
+
+def section_title(text: str, parent: QWidget | None = None) -> QLabel:
+    label = QLabel(text, parent)
+    label.setFont(scaled_font(label, 1.0, bold=True))
+    label.setAccessibleName(text)
+    return label
+
+
+def icon_label(look: theme.Look, size: int = 18) -> QLabel:
+    label = QLabel()
+    label.setPixmap(look.icon().pixmap(QSize(size, size)))
+    label.setFixedSize(size, size)
+    label.setAccessibleName(look.label)
+    return label
+
+
+class StateChip(QWidget):
+    """Icon + word in the state colour (never colour alone)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self._icon = QLabel()
+        self._icon.setFixedSize(18, 18)
+        self._text = QLabel()
+        self._text.setWordWrap(True)
+        self._text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self._icon, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self._text, 1)
+
+    def set_state(self, look: theme.Look, text: str) -> None:
+        self._icon.setPixmap(look.icon().pixmap(QSize(18, 18)))
+        self._text.setText(text)
+        self._text.setStyleSheet(f"color: {look.color().name()};")
+        self.setAccessibleName(text)
+
+    def text(self) -> str:
+        return self._text.text()
+
+
+class Banner(QFrame):
+    """Inline status: busy, failed (with Retry), recorded, or a note.
+
+    Never a modal dialog: the agent is on the phone and must keep control.
+
+    Signals:
+        retry_requested(): the agent pressed Retry.
+    """
+
+    retry_requested = Signal()
+
+    BUSY = "busy"
+    ERROR = "error"
+    SUCCESS = "success"
+    INFO = "info"
+    HIDDEN = "hidden"
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName(name)
+        self.mode = self.HIDDEN
+        self._retry_fn: Callable[[], None] | None = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 6, 8, 6)
+        outer.setSpacing(4)
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        self.icon = QLabel()
+        self.icon.setFixedSize(20, 20)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.retry = QPushButton("Retr&y")
+        self.retry.setToolTip("Try again (Alt+Y)")
+        self.retry.setAccessibleName("Retry")
+        self.retry.clicked.connect(self._on_retry)
+        self.dismiss = QToolButton()
+        self.dismiss.setText("✕")
+        self.dismiss.setToolTip("Dismiss this message")
+        self.dismiss.setAccessibleName("Dismiss message")
+        self.dismiss.clicked.connect(self.clear)
+        row.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.retry, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.dismiss, 0, Qt.AlignmentFlag.AlignTop)
+        outer.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # indeterminate: the worker gives no percentages
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(6)
+        self.progress.setAccessibleName("Working")
+        outer.addWidget(self.progress)
+        self.clear()
+
+    def _show(self, mode: str, look: theme.Look | None, text: str) -> None:
+        self.mode = mode
+        if look is not None:
+            self.icon.setPixmap(look.icon().pixmap(QSize(20, 20)))
+            color = look.color()
+            tint = look.tint()
+            self.setStyleSheet(
+                f"#{self.objectName()} {{ background: rgba({tint.red()},{tint.green()},"
+                f"{tint.blue()},{tint.alpha()}); border: 1px solid {color.name()};"
+                " border-radius: 4px; }"
+            )
+        self.icon.setVisible(look is not None)
+        self.text.setText(text)
+        self.setAccessibleDescription(text)
+        self.progress.setVisible(mode == self.BUSY)
+        self.retry.setVisible(mode == self.ERROR and self._retry_fn is not None)
+        self.dismiss.setVisible(mode in (self.SUCCESS, self.INFO, self.ERROR))
+        self.setVisible(True)
+
+    def busy(self, text: str) -> None:
+        self._retry_fn = None
+        self._show(self.BUSY, theme.NOTICE, text)
+
+    def error(self, text: str, retry: Callable[[], None] | None = None) -> None:
+        self._retry_fn = retry
+        self._show(self.ERROR, theme.FAILURE, text)
+
+    def success(self, text: str) -> None:
+        self._retry_fn = None
+        self._show(self.SUCCESS, theme.SUCCESS, text)
+
+    def info(self, text: str) -> None:
+        self._retry_fn = None
+        self._show(self.INFO, theme.NOTICE, text)
+
+    def clear(self) -> None:
+        self.mode = self.HIDDEN
+        self._retry_fn = None
+        self.text.clear()
+        self.setVisible(False)
+
+    def _on_retry(self) -> None:
+        fn = self._retry_fn
+        if fn is not None:
+            self.retry_requested.emit()
+            fn()
+
+
+class Divider(QFrame):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.HLine)
+        self.setFrameShadow(QFrame.Shadow.Sunken)

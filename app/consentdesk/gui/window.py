@@ -1,0 +1,392 @@
+"""The sidebar window: docked to a screen edge, always on top, collapsible."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from consentdesk.core import phone
+from consentdesk.core.model import DomainError
+from consentdesk.gui import theme
+from consentdesk.gui.calls import Call, CallController
+from consentdesk.gui.desk import Desk
+from consentdesk.gui.panel import SHORTCUTS, CallerPanel
+from consentdesk.gui.widgets import StateChip, scaled_font
+
+log = logging.getLogger("consentdesk.gui.window")
+
+SIDEBAR_WIDTH = 380
+STRIP_WIDTH = 48
+GEOMETRY_KEY = "sidebar/geometry"
+
+# Extra settings pages: callables building (title, widget) pairs, added to the
+# settings dialog after the built-in pages (the server sign-in page goes here).
+SettingsPageFactory = Callable[[Desk], tuple[str, QWidget]]
+
+
+class SidebarWindow(QMainWindow):
+    """The agent's sidebar for a whole shift.
+
+    Signals:
+        collapsed_changed(bool): the window was collapsed to a strip / expanded.
+    """
+
+    collapsed_changed = Signal(bool)
+
+    def __init__(
+        self,
+        desk: Desk,
+        calls: CallController,
+        *,
+        settings_pages: list[SettingsPageFactory] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.desk = desk
+        self.calls = calls
+        self.settings_pages: list[SettingsPageFactory] = list(settings_pages or [])
+        self.collapsed = False
+        self._placed = False
+        self._dock_side = str(desk.config.get("sidebar.dock"))
+        self.setWindowTitle("Consent Desk")
+        self.setWindowIcon(theme.app_icon())
+        self.setAccessibleName("Consent Desk sidebar")
+        self.setMinimumWidth(STRIP_WIDTH)
+
+        self.stack = QStackedWidget()
+        self.setCentralWidget(self.stack)
+        self.full = QWidget()
+        self.full.setAccessibleName("Sidebar")
+        self.stack.addWidget(self.full)
+        self.strip = self._build_strip()
+        self.stack.addWidget(self.strip)
+
+        box = QVBoxLayout(self.full)
+        box.setContentsMargins(8, 8, 8, 8)
+        box.setSpacing(6)
+        box.addLayout(self._build_top_bar())
+        box.addLayout(self._build_lookup())
+        self.lookup_error = StateChip()
+        self.lookup_error.setAccessibleName("Lookup error")
+        self.lookup_error.hide()
+        box.addWidget(self.lookup_error)
+        self.waiting_bar = QFrame()
+        self.waiting_bar.setObjectName("waitingBar")
+        self.waiting_bar.setFrameShape(QFrame.Shape.StyledPanel)
+        self.waiting_bar.setAccessibleName("Calls waiting")
+        self.waiting_layout = QVBoxLayout(self.waiting_bar)
+        self.waiting_layout.setContentsMargins(8, 4, 8, 4)
+        self.waiting_bar.hide()
+        box.addWidget(self.waiting_bar)
+        self.panel = CallerPanel(desk, calls)
+        box.addWidget(self.panel, 1)
+
+        self._build_actions()
+        self.on_top_button.setChecked(bool(desk.config.get("sidebar.always_on_top")))
+        self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, self.on_top_button.isChecked())
+        calls.waiting_changed.connect(self._show_waiting)
+        calls.popped.connect(self._popped)
+        calls.link_changed.connect(self._link_changed)
+        calls.active_changed.connect(self._active_changed)
+        desk.settings_changed.connect(self._settings_changed)
+        self.setTabOrder(self.lookup, self.lookup_button)
+        self.setTabOrder(self.lookup_button, self.manual_button)
+
+    # --- building ------------------------------------------------------------------
+
+    def _build_top_bar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        bar.setSpacing(4)
+        icon = QLabel()
+        icon.setPixmap(theme.app_icon().pixmap(QSize(22, 22)))
+        icon.setAccessibleName("Consent Desk")
+        title = QLabel("Consent Desk")
+        title.setFont(scaled_font(title, 1.15, bold=True))
+        bar.addWidget(icon)
+        bar.addWidget(title)
+        self.agent_label = QLabel()
+        self.agent_label.setEnabled(False)
+        self.agent_label.setAccessibleName("Signed in agent")
+        bar.addWidget(self.agent_label, 1, Qt.AlignmentFlag.AlignRight)
+        self.link = QLabel()
+        self.link.setAccessibleName("Softphone link")
+        self.link.hide()
+        bar.addWidget(self.link)
+        self.on_top_button = self._tool_button("📌", "Keep on top of other windows (Ctrl+T)", "Always on top")
+        self.on_top_button.setCheckable(True)
+        self.on_top_button.toggled.connect(self.set_always_on_top)
+        self.settings_button = self._tool_button("⚙", "Settings (Ctrl+,)", "Settings")
+        self.settings_button.clicked.connect(self.open_settings)
+        self.collapse_button = self._tool_button("⟩" , "Collapse to a strip (F12)", "Collapse")
+        self.collapse_button.clicked.connect(lambda: self.set_collapsed(True))
+        for b in (self.on_top_button, self.settings_button, self.collapse_button):
+            bar.addWidget(b)
+        self._refresh_agent()
+        return bar
+
+    def _tool_button(self, text: str, tip: str, name: str) -> QToolButton:
+        b = QToolButton()
+        b.setText(text)
+        b.setToolTip(tip)
+        b.setAccessibleName(name)
+        b.setAutoRaise(True)
+        b.setMinimumSize(QSize(28, 28))
+        return b
+
+    def _build_lookup(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.setSpacing(4)
+        self.lookup = QLineEdit()
+        self.lookup.setPlaceholderText("Number, any format (Ctrl+L)")
+        self.lookup.setToolTip("Type a number and press Enter to look the customer up (Ctrl+L)")
+        self.lookup.setAccessibleName("Look up a number")
+        self.lookup.setMaxLength(phone.MAX_INPUT)
+        self.lookup.setClearButtonEnabled(True)
+        self.lookup.returnPressed.connect(self.look_up)
+        self.lookup.textEdited.connect(lambda _t: self.lookup_error.hide())
+        self.lookup_button = QPushButton("Look up")
+        self.lookup_button.setToolTip("Show this customer without a call (Enter)")
+        self.lookup_button.setAccessibleName("Look up")
+        self.lookup_button.clicked.connect(self.look_up)
+        self.manual_button = QPushButton("Manual call")
+        self.manual_button.setToolTip(
+            "Start a call the softphone did not report; captures get its call id (Ctrl+M)"
+        )
+        self.manual_button.setAccessibleName("Manual call")
+        self.manual_button.clicked.connect(self.start_manual_call)
+        row.addWidget(self.lookup, 1)
+        row.addWidget(self.lookup_button)
+        row.addWidget(self.manual_button)
+        return row
+
+    def _build_strip(self) -> QWidget:
+        strip = QWidget()
+        strip.setAccessibleName("Collapsed sidebar")
+        box = QVBoxLayout(strip)
+        box.setContentsMargins(4, 8, 4, 8)
+        self.expand_button = self._tool_button("⟨", "Expand the sidebar (F12)", "Expand")
+        self.expand_button.clicked.connect(lambda: self.set_collapsed(False))
+        self.strip_call = QLabel()
+        self.strip_call.setAccessibleName("Caller on screen")
+        self.strip_call.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        box.addWidget(self.expand_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        box.addWidget(self.strip_call, 0, Qt.AlignmentFlag.AlignHCenter)
+        box.addStretch(1)
+        return strip
+
+    def _build_actions(self) -> None:
+        def act(name: str, keys: str, slot: Callable[[], object]) -> QAction:
+            action = QAction(name, self)
+            action.setShortcut(QKeySequence(keys))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(lambda _=False: slot())
+            self.addAction(action)
+            return action
+
+        self.actions_by_name = {
+            "lookup": act("Look up a number", "Ctrl+L", self.focus_lookup),
+            "manual": act("Manual call", "Ctrl+M", self.start_manual_call),
+            "consent": act("Ask consent", SHORTCUTS["consent"], self.panel.start_consent),
+            "withdraw": act("Withdraw", SHORTCUTS["withdraw"], self.panel.start_withdrawal),
+            "request": act("Privacy request", SHORTCUTS["request"], self.panel.start_request),
+            "verify": act("Check identity", SHORTCUTS["verify"], self.panel.start_verify),
+            "reload": act("Reload caller", SHORTCUTS["reload"], self.panel.reload),
+            "end": act("End or close caller", SHORTCUTS["end"], self.calls.end_active),
+            "on_top": act("Always on top", "Ctrl+T", self.on_top_button.toggle),
+            "settings": act("Settings", "Ctrl+,", self.open_settings),
+            "collapse": act("Collapse or expand", "F12", self.toggle_collapsed),
+            "switch": act("Switch to waiting call", "Ctrl+Tab", self.switch_to_waiting),
+        }
+
+    # --- lookup and manual calls -------------------------------------------------------
+
+    def focus_lookup(self) -> None:
+        if self.collapsed:
+            self.set_collapsed(False)
+        self.lookup.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.lookup.selectAll()
+
+    def _parsed_lookup(self) -> str | None:
+        text = self.lookup.text()
+        try:
+            number = phone.normalize(text, self.desk.region)
+        except DomainError as exc:
+            self.lookup_error.set_state(theme.FAILURE, str(exc).capitalize())
+            self.lookup_error.show()
+            self.lookup.setFocus()
+            return None
+        self.lookup_error.hide()
+        return number
+
+    def look_up(self) -> None:
+        number = self._parsed_lookup()
+        if number is not None:
+            self.calls.look_up(number)
+
+    def start_manual_call(self) -> None:
+        active = self.calls.active
+        if not self.lookup.text().strip() and active is not None and active.is_lookup and active.number:
+            self.calls.manual_call(active.number)  # turn the lookup into a call
+            return
+        number = self._parsed_lookup()
+        if number is not None:
+            self.calls.manual_call(number)
+            self.lookup.clear()
+
+    # --- calls ---------------------------------------------------------------------
+
+    def _active_changed(self, call: Call | None) -> None:
+        if call is None:
+            self.strip_call.clear()
+            self.strip_call.setToolTip("")
+            return
+        self.strip_call.setPixmap(theme.LINK_UP.icon().pixmap(QSize(24, 24)))
+        self.strip_call.setToolTip("A caller is on screen: expand to see them (F12)")
+
+    def _show_waiting(self, waiting: tuple[Call, ...]) -> None:
+        while self.waiting_layout.count():
+            item = self.waiting_layout.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        for call in waiting:
+            row = QWidget()
+            line = QHBoxLayout(row)
+            line.setContentsMargins(0, 0, 0, 0)
+            who = call.display_name or (phone.display(call.number) if call.number else "Withheld")
+            label = QLabel(f"⏸ {'On hold' if call.answered_at else 'Waiting'}: {who}")
+            label.setWordWrap(True)
+            button = QPushButton("Switch")
+            button.setToolTip("Show this caller (Ctrl+Tab)")
+            button.setAccessibleName(f"Switch to {who}")
+            call_id = call.call_id
+            if call_id is not None:
+                button.clicked.connect(lambda _=False, cid=call_id: self.calls.switch_to(cid))
+            line.addWidget(label, 1)
+            line.addWidget(button)
+            self.waiting_layout.addWidget(row)
+        self.waiting_bar.setVisible(bool(waiting))
+
+    def switch_to_waiting(self) -> None:
+        waiting = self.calls.waiting
+        if waiting and waiting[0].call_id is not None:
+            self.calls.switch_to(waiting[0].call_id)
+
+    def _popped(self, _call: Call) -> None:
+        self.bring_forward()
+
+    def bring_forward(self) -> None:
+        """Show the caller without taking keyboard focus from the softphone."""
+        if self.collapsed:
+            self.set_collapsed(False)
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, True)
+        if self.isMinimized():
+            self.showNormal()
+        elif not self.isVisible():
+            self.show()
+        self.raise_()
+
+    def _link_changed(self, up: bool, detail: str) -> None:
+        look = theme.LINK_UP if up else theme.LINK_DOWN
+        self.link.setPixmap(look.icon().pixmap(QSize(18, 18)))
+        text = look.label + (f": {detail}" if detail else "")
+        self.link.setToolTip(text)
+        self.link.setAccessibleName(text)
+        self.link.show()
+
+    # --- window behaviour ---------------------------------------------------------------
+
+    def set_always_on_top(self, on: bool) -> None:
+        if bool(self.windowFlags() & Qt.WindowType.WindowStaysOnTopHint) == on:
+            return
+        visible = self.isVisible()
+        self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, on)
+        if visible:
+            self.show()  # changing window flags hides the window
+        if not self.desk.config.is_locked("sidebar.always_on_top"):
+            self.desk.apply_settings([("sidebar.always_on_top", on)])
+
+    def dock_rect(self, *, width: int | None = None) -> QRect:
+        """Full height at the configured screen edge."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        area = screen.availableGeometry()
+        w = min(width or SIDEBAR_WIDTH, area.width())
+        x = area.left() if self.desk.config.get("sidebar.dock") == "left" else area.right() - w + 1
+        return QRect(x, area.top(), w, area.height())
+
+    def dock(self) -> None:
+        self.setGeometry(self.dock_rect(width=STRIP_WIDTH if self.collapsed else SIDEBAR_WIDTH))
+
+    def set_collapsed(self, collapsed: bool) -> None:
+        if collapsed == self.collapsed:
+            return
+        self.collapsed = collapsed
+        self.stack.setCurrentWidget(self.strip if collapsed else self.full)
+        width = STRIP_WIDTH if collapsed else SIDEBAR_WIDTH
+        self.setMinimumWidth(STRIP_WIDTH)
+        self.setMaximumWidth(STRIP_WIDTH if collapsed else 16_777_215)
+        geo = self.geometry()
+        rect = self.dock_rect(width=width)
+        rect.setTop(geo.top())
+        rect.setHeight(geo.height())
+        self.setGeometry(rect)
+        (self.expand_button if collapsed else self.lookup).setFocus()
+        self.collapsed_changed.emit(collapsed)
+
+    def toggle_collapsed(self) -> None:
+        self.set_collapsed(not self.collapsed)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._placed:
+            self._placed = True
+            saved = QSettings().value(GEOMETRY_KEY)
+            if not (isinstance(saved, QByteArray) and self.restoreGeometry(saved)):
+                self.dock()
+        super().showEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.collapsed:
+            QSettings().setValue(GEOMETRY_KEY, self.saveGeometry())
+        super().closeEvent(event)
+
+    # --- settings ----------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        from consentdesk.gui.settings import SettingsDialog
+
+        dialog = SettingsDialog(self.desk, self)
+        for factory in self.settings_pages:
+            title, page = factory(self.desk)
+            dialog.add_page(title, page)
+        dialog.open()
+
+    def _settings_changed(self) -> None:
+        self._refresh_agent()
+        on_top = bool(self.desk.config.get("sidebar.always_on_top"))
+        if self.on_top_button.isChecked() != on_top:
+            self.on_top_button.setChecked(on_top)
+        self.calls.clear_after_seconds = int(self.desk.config.get("sidebar.clear_after_seconds"))
+        side = str(self.desk.config.get("sidebar.dock"))
+        if side != self._dock_side:
+            self._dock_side = side
+            if self.isVisible():
+                self.dock()
+
+    def _refresh_agent(self) -> None:
+        agent = self.desk.agent
+        self.agent_label.setText(f"Agent {agent}" if agent else "")

@@ -1,0 +1,670 @@
+"""The HTTP API under /v1: FastAPI routes over :class:`~consentdesk.server.store.Store`.
+
+Bodies are read raw and decoded with the model's own JSON functions (see
+:mod:`consentdesk.server.wire`); answers are ``to_jsonable`` of the domain
+objects. Every error is RFC 9457 problem+json. Processes keep no state of
+their own, so any number of them can serve one database.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures,
+# whose Annotated aliases are local to create_app().
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consentdesk import __version__
+from consentdesk.core.backend import BackendError, NotFound
+from consentdesk.core.catalogue import Catalogue, load_catalogue
+from consentdesk.core.model import (
+    Channel,
+    ConsentEvent,
+    DomainError,
+    Jurisdiction,
+    NewRequest,
+    PrivacyRequest,
+    Receipt,
+    RequestChange,
+    Subject,
+    SubjectStatus,
+    event_from_json,
+    new_request_from_json,
+    request_change_from_json,
+    subject_from_json,
+    to_jsonable,
+)
+from consentdesk.core.review import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    ActionKind,
+    ActionRow,
+    Cursor,
+    Forbidden,
+    Page,
+    PageResult,
+    ReadLogEntry,
+    ReadLogFilter,
+    ReviewFilter,
+    Search,
+    SearchKind,
+    SortKey,
+    Viewer,
+)
+from consentdesk.core.scripts import Script, load_scripts
+from consentdesk.server import problems, wire
+from consentdesk.server.db import check_schema, make_engine
+from consentdesk.server.problems import PROBLEM_JSON, Problem
+from consentdesk.server.store import Store, check_number
+
+log = logging.getLogger("consentdesk.server")
+access_log = logging.getLogger("consentdesk.server.access")
+
+BODY_LIMIT = 64 * 1024
+JSON = "application/json"
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+
+
+# --- body size limit (before anything parses) ---------------------------------------
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over *limit* bytes: by Content-Length up front, and by
+    counting as chunks arrive (chunked uploads have no length)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_holder = [0]
+
+        async def send_and_watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+            await send(message)
+
+        length = _header(scope, b"content-length")
+        problem: Problem | None = None
+        if length is not None:
+            if not length.isdigit():
+                problem = Problem(400, "bad-request", "Bad request", "invalid Content-Length")
+            elif int(length) > self.limit:
+                problem = problems.too_large(self.limit)
+        if problem is not None:
+            await _send_problem(send_and_watch, problem, scope.get("path"), close=True)
+        else:
+            received = 0
+
+            async def limited() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.limit:
+                        raise BodyTooLarge
+                return message
+
+            await self.app(scope, limited, send_and_watch)
+        route = scope.get("route")
+        access_log.info(
+            "%s %s %d %.1fms",
+            scope.get("method"),
+            getattr(route, "path", "-"),  # the template: never a number from the path
+            status_holder[0],
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1")).strip()
+    return None
+
+
+async def _send_problem(
+    send: Callable[[Message], Awaitable[None]],
+    problem: Problem,
+    instance: str | None,
+    *,
+    close: bool = False,
+) -> None:
+    body = problem.encode(instance)
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- OpenAPI schemas from the dataclasses --------------------------------------------
+
+
+class _Schemas:
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def ref(self, cls: type[Any]) -> dict[str, Any]:
+        name = cls.__name__
+        if name not in self.components:
+            schema, defs = wire.json_schema(cls)
+            self.components.update(defs)
+            self.components[name] = schema
+        return {"$ref": wire.REF.format(model=name)}
+
+    def body(self, cls: type[Any]) -> dict[str, Any]:
+        return {
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": self.ref(cls)}},
+            }
+        }
+
+    def answer(
+        self, description: str, schema: dict[str, Any], *statuses: int
+    ) -> dict[int | str, Any]:
+        out: dict[int | str, Any] = {
+            s: {"description": description, "content": {JSON: {"schema": schema}}} for s in statuses
+        }
+        problem = {"$ref": wire.REF.format(model="Problem")}
+        out["default"] = {
+            "description": "An error (RFC 9457 problem details)",
+            "content": {PROBLEM_JSON: {"schema": problem}},
+        }
+        return out
+
+    def many(self, cls: type[Any]) -> dict[str, Any]:
+        return {"type": "array", "items": self.ref(cls)}
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+# --- the app -------------------------------------------------------------------------
+
+
+def create_app(
+    database: str | Engine,
+    *,
+    catalogue: Catalogue | None = None,
+    scripts: Sequence[Script] | None = None,
+    body_limit: int = BODY_LIMIT,
+) -> FastAPI:
+    """The API for one database (a URL, or an engine the caller owns)."""
+    engine = make_engine(database) if isinstance(database, str) else database
+    store = Store(
+        engine,
+        catalogue=catalogue if catalogue is not None else load_catalogue(),
+        scripts=scripts if scripts is not None else load_scripts(),
+    )
+    app = FastAPI(
+        title="Consent Desk team ledger",
+        version=__version__,
+        description=(
+            "One append-only consent ledger for every desk. Authenticate with "
+            "`Authorization: Bearer <token>` (`consentdesk token create NAME`). "
+            "Errors are RFC 9457 problem+json."
+        ),
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.add_middleware(BodyLimitMiddleware, limit=body_limit)
+    _install_errors(app, body_limit)
+    schemas = _Schemas()
+    bearer = HTTPBearer(auto_error=False, description="A token from `consentdesk token create`")
+
+    def viewer_of(creds: HTTPAuthorizationCredentials | None) -> Viewer:
+        if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+            raise problems.unauthorized("send Authorization: Bearer <token>")
+        return store.authenticate(creds.credentials)
+
+    Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    CallId = Annotated[
+        str | None,
+        Header(
+            alias="X-Call-Id",
+            description="The call this read is for; kept in the read-access log",
+        ),
+    ]
+    Number = Annotated[
+        str, Path(description="The subject's E.164 number", examples=["+4915112345678"])
+    ]
+
+    def call_id_of(value: str | None) -> str | None:
+        if value is not None:
+            wire.check_text(value, "X-Call-Id")
+        return value or None
+
+    def ok(value: Any, status: int = 200) -> Response:
+        return Response(wire.dumps(to_jsonable(value)), status_code=status, media_type=JSON)
+
+    async def raw_body(request: Request) -> bytes:
+        return await request.body()
+
+    Body = Annotated[bytes, Depends(raw_body)]
+
+    # --- health --------------------------------------------------------------
+
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The database is reachable and current")
+    def readyz() -> dict[str, str]:
+        try:
+            check_schema(engine)
+        except Exception as exc:
+            raise problems.unavailable(str(exc)) from None
+        return {"status": "ready"}
+
+    # --- identity and reference data -------------------------------------------
+
+    @app.get(
+        "/v1/me",
+        tags=["identity"],
+        summary="Who the token belongs to",
+        responses=schemas.answer("The signed-in user", schemas.ref(Viewer), 200),
+    )
+    def me(creds: Creds) -> Response:
+        return ok(viewer_of(creds))
+
+    @app.get(
+        "/v1/catalogue",
+        tags=["reference"],
+        summary="The purposes catalogue in force",
+        responses=schemas.answer("The catalogue", schemas.ref(Catalogue), 200),
+    )
+    def get_catalogue(creds: Creds) -> Response:
+        viewer_of(creds)
+        return ok(store.catalogue)
+
+    @app.get(
+        "/v1/scripts",
+        tags=["reference"],
+        summary="Published disclosure scripts, every version and language",
+        responses=schemas.answer("The scripts", schemas.many(Script), 200),
+    )
+    def get_scripts(creds: Creds) -> Response:
+        viewer_of(creds)
+        return ok(store.scripts)
+
+    # --- subjects --------------------------------------------------------------
+
+    @app.get(
+        "/v1/subjects/{e164}/status",
+        tags=["subjects"],
+        summary="Consent grid and privacy requests of one subject (a logged read)",
+        responses=schemas.answer("Current status", schemas.ref(SubjectStatus), 200),
+    )
+    def status(e164: Number, creds: Creds, x_call_id: CallId = None) -> Response:
+        viewer = viewer_of(creds)
+        return ok(store.status(viewer, e164, call_id=call_id_of(x_call_id)))
+
+    @app.get(
+        "/v1/subjects/{e164}/history",
+        tags=["subjects"],
+        summary="Every consent event of one subject, oldest first (a logged read)",
+        responses=schemas.answer("History", schemas.many(ConsentEvent), 200),
+    )
+    def history(e164: Number, creds: Creds, x_call_id: CallId = None) -> Response:
+        viewer = viewer_of(creds)
+        return ok(store.history(viewer, e164, call_id=call_id_of(x_call_id)))
+
+    @app.put(
+        "/v1/subjects/{e164}/profile",
+        tags=["subjects"],
+        summary="Store or update a subject's profile (reference data, not a record)",
+        openapi_extra=schemas.body(Subject),
+        responses=schemas.answer("The stored profile", schemas.ref(Subject), 200),
+    )
+    def put_profile(e164: Number, creds: Creds, body: Body) -> Response:
+        viewer = viewer_of(creds)
+        subject = wire.decode(Subject, body, subject_from_json)
+        if subject.number != e164:
+            raise problems.invalid("the profile's number is not the one in the path")
+        return ok(store.save_profile(viewer, subject))
+
+    # --- consent events ----------------------------------------------------------
+
+    @app.post(
+        "/v1/consents",
+        tags=["ledger"],
+        summary="Append a consent event (idempotent by event_id)",
+        description=(
+            "201 with the receipt when recorded; a repeat of the same event gives 200 "
+            "with the original receipt (`duplicate: true`); the same event id with "
+            "different content gives 409. The event's `agent` must be the signed-in "
+            "user (403 `agent-mismatch` otherwise)."
+        ),
+        openapi_extra=schemas.body(ConsentEvent),
+        responses=schemas.answer("The receipt", schemas.ref(Receipt), 200, 201),
+        status_code=201,
+    )
+    def post_consent(creds: Creds, body: Body) -> Response:
+        viewer = viewer_of(creds)
+        event = wire.decode(ConsentEvent, body, event_from_json)
+        receipt, created = store.capture(viewer, event)
+        return ok(receipt, 201 if created else 200)
+
+    # --- privacy requests ----------------------------------------------------------
+
+    @app.post(
+        "/v1/requests",
+        tags=["requests"],
+        summary="Record a new privacy request (idempotent by event_id)",
+        openapi_extra=schemas.body(NewRequest),
+        responses=schemas.answer("The request as it stands", schemas.ref(PrivacyRequest), 200, 201),
+        status_code=201,
+    )
+    def post_request(creds: Creds, body: Body) -> Response:
+        viewer = viewer_of(creds)
+        new = wire.decode(NewRequest, body, new_request_from_json)
+        state, created = store.create_request(viewer, new)
+        return ok(state, 201 if created else 200)
+
+    @app.post(
+        "/v1/requests/{request_id}/changes",
+        tags=["requests"],
+        summary="Append a status move or verification to a request (idempotent)",
+        openapi_extra=schemas.body(RequestChange),
+        responses=schemas.answer("The request as it stands", schemas.ref(PrivacyRequest), 200, 201),
+        status_code=201,
+    )
+    def post_change(request_id: uuid.UUID, creds: Creds, body: Body) -> Response:
+        viewer = viewer_of(creds)
+        change = wire.decode(RequestChange, body, request_change_from_json)
+        if change.request_id != request_id:
+            raise problems.invalid("the change's request_id is not the one in the path")
+        state, created = store.change_request(viewer, change)
+        return ok(state, 201 if created else 200)
+
+    @app.get(
+        "/v1/requests",
+        tags=["requests"],
+        summary="Privacy requests, soonest due first (a logged read)",
+        responses=schemas.answer("Requests", schemas.many(PrivacyRequest), 200),
+    )
+    def list_requests(
+        creds: Creds,
+        x_call_id: CallId = None,
+        number: Annotated[str | None, Query(description="Only this E.164 number's")] = None,
+        open: Annotated[bool, Query(description="Only open requests")] = False,
+    ) -> Response:
+        viewer = viewer_of(creds)
+        if number is not None:
+            wire.check_text(number, "number")
+            check_number(number)
+        found = store.requests(viewer, number=number, open_only=open, call_id=call_id_of(x_call_id))
+        return ok(found)
+
+    @app.get(
+        "/v1/requests/by-reference/{ref}",
+        tags=["requests"],
+        summary="One request by the reference read to the caller (a logged read)",
+        responses=schemas.answer("The request", schemas.ref(PrivacyRequest), 200),
+    )
+    def request_by_reference(ref: str, creds: Creds, x_call_id: CallId = None) -> Response:
+        viewer = viewer_of(creds)
+        wire.check_text(ref, "ref")
+        return ok(store.request(viewer, reference=ref, call_id=call_id_of(x_call_id)))
+
+    @app.get(
+        "/v1/requests/{request_id}",
+        tags=["requests"],
+        summary="One request by id (a logged read)",
+        responses=schemas.answer("The request", schemas.ref(PrivacyRequest), 200),
+    )
+    def request_by_id(request_id: uuid.UUID, creds: Creds, x_call_id: CallId = None) -> Response:
+        viewer = viewer_of(creds)
+        return ok(store.request(viewer, request_id=request_id, call_id=call_id_of(x_call_id)))
+
+    # --- review (leads: own team; admins: everyone; agents: 403) ----------------------
+
+    @app.get(
+        "/v1/review/actions",
+        tags=["review"],
+        summary="Captured actions, newest first, numbers masked (leads and admins)",
+        responses=schemas.answer("One page", schemas.ref(PageResult), 200),
+    )
+    def review_actions(
+        creds: Creds,
+        agent: str | None = None,
+        team: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action: Annotated[list[ActionKind] | None, Query()] = None,
+        purpose: str | None = None,
+        channel: Channel | None = None,
+        jurisdiction: Jurisdiction | None = None,
+        flagged: bool | None = None,
+        search_kind: SearchKind | None = None,
+        search: str | None = None,
+        sort: SortKey = SortKey.TIME,
+        descending: bool = True,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        after: Annotated[str | None, Query(description="Cursor from the previous page")] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> Response:
+        viewer = viewer_of(creds)
+        viewer.require_reviewer()
+        for name, value in (
+            ("agent", agent),
+            ("team", team),
+            ("purpose", purpose),
+            ("search", search),
+            ("after", after),
+        ):
+            if value is not None:
+                wire.check_text(value, name)
+        if (search_kind is None) != (search is None):
+            raise problems.invalid("give search_kind and search together")
+        flt = ReviewFilter(
+            agent=agent,
+            team=team,
+            since=since,
+            until=until,
+            kinds=tuple(action or ()),
+            purpose=purpose,
+            channel=channel,
+            jurisdiction=jurisdiction,
+            flagged=flagged,
+            search=Search(search_kind, search) if search_kind and search else None,
+        )
+        page = Page(
+            limit=limit,
+            sort=sort,
+            descending=descending,
+            after=Cursor.from_token(after) if after else None,
+            offset=offset,
+        )
+        result = store.actions(viewer, flt, page)
+        payload = to_jsonable(result)
+        payload["next"] = result.next.token() if result.next else None
+        return Response(wire.dumps(payload), media_type=JSON)
+
+    @app.get(
+        "/v1/review/actions/{event_id}",
+        tags=["review"],
+        summary="One action in full: row, record and ledger hash (a logged read)",
+        responses=schemas.answer("The action", {"type": "object"}, 200),
+    )
+    def review_action(event_id: uuid.UUID, creds: Creds, x_call_id: CallId = None) -> Response:
+        viewer = viewer_of(creds)
+        row, record, ledger_hash = store.action(viewer, event_id, call_id=call_id_of(x_call_id))
+        return ok({"row": row, "record": record, "ledger_hash": ledger_hash})
+
+    @app.get(
+        "/v1/review/read-log",
+        tags=["review"],
+        summary="Who read whose data, when and from which call (leads and admins)",
+        responses=schemas.answer("Reads, newest first", schemas.many(ReadLogEntry), 200),
+    )
+    def review_read_log(
+        creds: Creds,
+        reader: str | None = None,
+        subject: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        before: Annotated[int | None, Query(ge=1, description="Only reads before this seq")] = None,
+    ) -> Response:
+        viewer = viewer_of(creds)
+        viewer.require_reviewer()
+        for name, value in (("reader", reader), ("subject", subject)):
+            if value is not None:
+                wire.check_text(value, name)
+        flt = ReadLogFilter(
+            reader=reader,
+            subject=subject,
+            since=since,
+            until=until,
+            limit=limit,
+            before_seq=before,
+        )
+        return ok(store.read_log(viewer, flt))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = doc.setdefault("components", {}).setdefault("schemas", {})
+            components.update(schemas.components)
+            components["Problem"] = PROBLEM_SCHEMA
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _install_errors(app: FastAPI, body_limit: int) -> None:
+    def answer(request: Request, problem: Problem) -> Response:
+        return Response(
+            problem.encode(request.url.path),
+            status_code=problem.status,
+            media_type=PROBLEM_JSON,
+            headers=problem.headers,
+        )
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return answer(request, exc)
+
+    async def on_domain(request: Request, exc: Exception) -> Response:
+        errors = exc.errors if isinstance(exc, wire.WireError) else None
+        return answer(request, problems.invalid(str(exc), errors))
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+                "message": str(e.get("msg", "invalid")),
+            }
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return answer(request, problems.invalid(detail, errors))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        phrase = HTTPStatus(exc.status_code).phrase
+        slug = phrase.lower().replace(" ", "-")
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+        return answer(
+            request,
+            Problem(exc.status_code, slug, phrase, detail, headers=dict(exc.headers or {})),
+        )
+
+    async def on_backend(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, NotFound):
+            return answer(request, problems.not_found(str(exc)))
+        if isinstance(exc, Forbidden):
+            return answer(request, problems.forbidden(str(exc)))
+        log.error("backend error: %s", type(exc).__name__)
+        return answer(request, problems.internal())
+
+    async def on_too_large(request: Request, exc: Exception) -> Response:
+        return answer(request, problems.too_large(body_limit))
+
+    async def on_database(request: Request, exc: Exception) -> Response:
+        # Connection trouble is worth a retry (the write either committed, and the
+        # retry is a harmless repeat, or it did not).
+        assert isinstance(exc, DBAPIError)
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            log.warning("database unavailable: %s", type(exc.orig).__name__)
+            return answer(request, problems.unavailable("the database is not reachable"))
+        log.exception("database error")
+        return answer(request, problems.internal())
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.method)
+        return answer(request, problems.internal())
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DomainError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(BackendError, on_backend)
+    app.add_exception_handler(BodyTooLarge, on_too_large)
+    app.add_exception_handler(DBAPIError, on_database)
+    app.add_exception_handler(Exception, on_crash)
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and worker processes: the database from
+    ``CONSENTDESK_DATABASE``."""
+    url = os.environ.get("CONSENTDESK_DATABASE")
+    if not url:
+        raise RuntimeError("CONSENTDESK_DATABASE is not set")
+    engine = make_engine(url)
+    check_schema(engine)
+    return create_app(engine)

@@ -1,0 +1,374 @@
+"""Build Consent Desk for the desktop, one command per artefact.
+
+    python packaging/build.py app    # PyInstaller one-folder build -> dist/consentdesk/
+    python packaging/build.py deb    # app + Debian package        -> dist/consentdesk_<v>_<arch>.deb
+    python packaging/build.py msi --payload DIR   # MSI from DIR with wixl (checks the WiX source)
+
+Run with the project's venv Python (PyInstaller from the ``packaging`` extra). The real
+Windows MSI is built on Windows from the PyInstaller output there (packaging/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGING = ROOT / "packaging"
+SPEC = PACKAGING / "pyinstaller" / "consentdesk.spec"
+WXS = PACKAGING / "windows" / "consentdesk.wxs"
+DESKTOP = ROOT / "resources" / "desktop"
+ICONS = ROOT / "resources" / "icons" / "app"
+SIZE_BUDGET = 150 * 1024 * 1024
+
+DEB_NAME = "consentdesk"
+DEB_MAINTAINER = os.environ.get("DEB_MAINTAINER", "Consent Desk Team <support@consentdesk.invalid>")
+DEB_DESCRIPTION = """\
+Consent and privacy-request sidebar for contact-center agents
+ Consent Desk shows a caller's consent status and privacy requests beside the
+ softphone and records consents, withdrawals and requests after a scripted
+ disclosure. Softphones pop callers via consentdesk://call?number=... or the
+ `consentdesk call NUMBER` command."""
+# Libraries Qt loads at run time (platform plugins) that dpkg-shlibdeps cannot see
+# from the executables' own links, plus the keyring's D-Bus transport.
+DEB_EXTRA_DEPENDS = (
+    "libxcb-cursor0",
+    "libxkbcommon-x11-0",
+    "libxcb-icccm4",
+    "libxcb-keysyms1",
+    "libxcb-shape0",
+    "libegl1",
+    "libgl1",
+    "libfontconfig1",
+    "libdbus-1-3",
+)
+DEB_RECOMMENDS = ("desktop-file-utils", "hicolor-icon-theme", "xdg-utils", "gnome-keyring | kwalletmanager")
+
+POSTINST = """\
+#!/bin/sh
+# Register the consentdesk:// handler and the icons; quiet and never fatal.
+set -e
+if [ "$1" = "configure" ]; then
+    if command -v update-desktop-database >/dev/null 2>&1; then
+        update-desktop-database -q /usr/share/applications || true
+    fi
+    if command -v gtk-update-icon-cache >/dev/null 2>&1; then
+        gtk-update-icon-cache -q -t -f /usr/share/icons/hicolor || true
+    fi
+fi
+exit 0
+"""
+POSTRM = """\
+#!/bin/sh
+# Drop the consentdesk:// handler from the desktop database after removal.
+set -e
+if [ "$1" = "remove" ] || [ "$1" = "purge" ]; then
+    if command -v update-desktop-database >/dev/null 2>&1; then
+        update-desktop-database -q /usr/share/applications || true
+    fi
+    if command -v gtk-update-icon-cache >/dev/null 2>&1; then
+        gtk-update-icon-cache -q -t -f /usr/share/icons/hicolor || true
+    fi
+fi
+exit 0
+"""
+LAUNCHER = """\
+#!/bin/sh
+# Consent Desk lives in /opt/consentdesk; this keeps `consentdesk` on the PATH.
+exec /opt/consentdesk/consentdesk "$@"
+"""
+
+
+class BuildError(Exception):
+    """A build step failed; the message says which and why."""
+
+
+def app_version() -> str:
+    try:
+        return metadata.version("consentdesk")
+    except metadata.PackageNotFoundError:
+        raise BuildError("consentdesk is not installed in this Python (pip install -e .)") from None
+
+
+def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-15:]
+        raise BuildError(f"{cmd[0]} failed ({result.returncode}):\n" + "\n".join(tail))
+    return result
+
+
+def tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+# --- PyInstaller ---------------------------------------------------------------------
+
+
+def build_app(dist: Path, work: Path) -> Path:
+    """The one-folder app at ``dist/consentdesk``."""
+    env = {**os.environ, "CONSENTDESK_VERSION": app_version()}
+    run(
+        [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--clean",
+            "--log-level=WARN",
+            f"--distpath={dist}",
+            f"--workpath={work}",
+            str(SPEC),
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    app = dist / "consentdesk"
+    if not (app / "consentdesk").is_file() and not (app / "consentdesk.exe").is_file():
+        raise BuildError(f"PyInstaller left no executable in {app}")
+    return app
+
+
+# --- Debian package ------------------------------------------------------------------
+
+
+def debian_version(version: str) -> str:
+    """PEP 440 to Debian ordering: pre-releases sort before the release (``~``)."""
+    return re.sub(r"(?<=\d)\.?(a|b|rc|dev)(?=\d)", r"~\1", version)
+
+
+def deb_architecture() -> str:
+    return run(["dpkg", "--print-architecture"]).stdout.strip()
+
+
+def shlib_depends(app: Path) -> list[str]:
+    """Depends for the system libraries the bundle links, via dpkg-shlibdeps."""
+    internal = sorted({str(p.parent) for p in app.rglob("*.so*") if p.is_file()})
+    elves = [str(p) for p in app.rglob("*") if p.is_file() and _is_elf(p)]
+    with tempfile.TemporaryDirectory() as tmp:
+        debian = Path(tmp) / "debian"
+        debian.mkdir()
+        (debian / "control").write_text(
+            f"Source: {DEB_NAME}\n\nPackage: {DEB_NAME}\nArchitecture: any\n", encoding="utf-8"
+        )
+        result = run(
+            [
+                "dpkg-shlibdeps",
+                "-O",
+                "--ignore-missing-info",
+                "--warnings=0",
+                *[f"-l{d}" for d in internal],
+                *elves,
+            ],
+            cwd=tmp,
+        )
+    match = re.search(r"shlibs:Depends=(.*)", result.stdout)
+    return [d.strip() for d in match.group(1).split(",")] if match else []
+
+
+def _is_elf(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(4) == b"\x7fELF"
+
+
+def build_deb(app: Path, dist: Path) -> Path:
+    """The .deb from a one-folder build: /opt/consentdesk, launcher, desktop entry, icons."""
+    version = debian_version(app_version())
+    arch = deb_architecture()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        opt = root / "opt" / DEB_NAME
+        shutil.copytree(app, opt, symlinks=True)
+        _install(root / "usr" / "bin" / DEB_NAME, LAUNCHER, mode=0o755)
+        _copy(DESKTOP / "consentdesk.desktop", root / "usr/share/applications/consentdesk.desktop")
+        _copy(
+            DESKTOP / "consentdesk-autostart.desktop",
+            root / "usr/share/consentdesk/autostart/consentdesk.desktop",
+        )
+        for icon in (ICONS / "hicolor").rglob("consentdesk.*"):
+            _copy(icon, root / "usr/share/icons/hicolor" / icon.relative_to(ICONS / "hicolor"))
+        site_config = root / "etc/xdg/consentdesk/config.toml"
+        _install(site_config, managed_config_sample(), mode=0o644)
+        docs = root / "usr/share/doc" / DEB_NAME
+        _install(docs / "README.Debian", _readme_debian(), mode=0o644)
+
+        control = root / "DEBIAN"
+        control.mkdir()
+        depends = sorted(set(shlib_depends(app)) | set(DEB_EXTRA_DEPENDS))
+        installed_kb = (tree_size(root) + 1023) // 1024
+        fields = {
+            "Package": DEB_NAME,
+            "Version": version,
+            "Architecture": arch,
+            "Maintainer": DEB_MAINTAINER,
+            "Installed-Size": str(installed_kb),
+            "Depends": ", ".join(depends),
+            "Recommends": ", ".join(DEB_RECOMMENDS),
+            "Section": "misc",
+            "Priority": "optional",
+            "Homepage": "https://consentdesk.invalid/",
+            "Description": DEB_DESCRIPTION,
+        }
+        _install(control / "control", "".join(f"{k}: {v}\n" for k, v in fields.items()), mode=0o644)
+        _install(control / "conffiles", "/etc/xdg/consentdesk/config.toml\n", mode=0o644)
+        _install(control / "postinst", POSTINST, mode=0o755)
+        _install(control / "postrm", POSTRM, mode=0o755)
+        _install(control / "md5sums", _md5sums(root), mode=0o644)
+
+        dist.mkdir(parents=True, exist_ok=True)
+        deb = dist / f"{DEB_NAME}_{version}_{arch}.deb"
+        run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(deb)])
+    return deb
+
+
+def managed_config_sample() -> str:
+    sys.path.insert(0, str(PACKAGING))
+    try:
+        from managed_config import render_sample
+    finally:
+        sys.path.remove(str(PACKAGING))
+    return render_sample()
+
+
+def _readme_debian() -> str:
+    return """\
+Consent Desk for Debian
+=======================
+
+The app lives in /opt/consentdesk; /usr/bin/consentdesk starts it.
+
+Managed settings: edit /etc/xdg/consentdesk/config.toml (kept on upgrades).
+Uncomment a setting to preset it for every user, and list it under
+[managed] locked = [...] to stop users changing it.
+
+Autostart for every user: copy /usr/share/consentdesk/autostart/consentdesk.desktop
+to /etc/xdg/autostart/.
+
+Screen-pop: the package registers consentdesk:// URLs (x-scheme-handler/consentdesk);
+softphones can also run `consentdesk call NUMBER`.
+
+Support: `consentdesk support-bundle` writes a redacted zip for the help desk.
+"""
+
+
+def _md5sums(root: Path) -> str:
+    lines = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "DEBIAN" or not path.is_file() or path.is_symlink():
+            continue
+        lines.append(f"{hashlib.md5(path.read_bytes()).hexdigest()}  {rel.as_posix()}\n")  # noqa: S324
+    return "".join(lines)
+
+
+def _install(path: Path, text: str, *, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    dest.chmod(0o644)
+
+
+# --- MSI (WiX source checked with wixl) ---------------------------------------------
+
+
+def build_msi(payload: Path, dist: Path) -> Path:
+    """An MSI of ``payload`` (a folder like PyInstaller's Windows output) with wixl."""
+    if not (payload / "consentdeskw.exe").is_file():
+        raise BuildError(f"{payload} has no consentdeskw.exe: not a Windows build folder")
+    version = re.match(r"\d+(\.\d+){0,2}", app_version())
+    msi_version = version.group(0) if version else "0.0.0"
+    dist.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = Path(tmp) / "files.wxs"
+        listing = "".join(
+            f"{payload.name}/{p.relative_to(payload).as_posix()}\n"
+            for p in sorted(payload.rglob("*"))
+            if p.is_file()
+        )
+        heat = run(
+            [
+                "wixl-heat",
+                "-p",
+                f"{payload.name}/",
+                "--component-group",
+                "AppFiles",
+                "--var",
+                "var.PayloadDir",
+                "--directory-ref",
+                "INSTALLDIR",
+                "--win64",
+            ],
+            input=listing,
+        )
+        files.write_text(heat.stdout, encoding="utf-8")
+        msi = dist / f"ConsentDesk-{msi_version}.msi"
+        run(
+            [
+                "wixl",
+                "-a",
+                "x64",
+                "-D",
+                "Win64=yes",
+                "-D",
+                f"PayloadDir={payload}",
+                "-D",
+                f"ProductVersion={msi_version}",
+                "-D",
+                f"IconFile={ICONS / 'consentdesk.ico'}",
+                "-o",
+                str(msi),
+                str(WXS),
+                str(files),
+            ]
+        )
+    return msi
+
+
+# --- command line --------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="build.py", description=__doc__.splitlines()[0])
+    parser.add_argument("target", choices=("app", "deb", "msi"))
+    parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder")
+    parser.add_argument("--work", type=Path, default=ROOT / "build", help="PyInstaller work folder")
+    parser.add_argument("--app", type=Path, help="deb: reuse this one-folder build")
+    parser.add_argument("--payload", type=Path, help="msi: the Windows build folder to package")
+    args = parser.parse_args(argv)
+    try:
+        if args.target == "app":
+            app = build_app(args.dist, args.work)
+            size = tree_size(app)
+            print(f"{app} ({size / 2**20:.1f} MiB unpacked)")
+            if size > SIZE_BUDGET:
+                raise BuildError(f"{app} is {size / 2**20:.1f} MiB, over the 150 MiB budget")
+        elif args.target == "deb":
+            app = args.app or build_app(args.dist, args.work)
+            deb = build_deb(app, args.dist)
+            print(f"{deb} ({deb.stat().st_size / 2**20:.1f} MiB)")
+        else:
+            if args.payload is None:
+                parser.error("msi needs --payload DIR (the Windows PyInstaller output)")
+            msi = build_msi(args.payload.resolve(), args.dist)
+            print(msi)
+    except BuildError as exc:
+        print(f"build.py: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Test-wide isolation: no real user config, data or keyring is ever touched."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+_ISOLATED = Path(tempfile.mkdtemp(prefix="consentdesk-tests-"))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+    os.environ[var] = str(_ISOLATED / var.lower())
+os.environ["CONSENTDESK_SITE_CONFIG"] = str(_ISOLATED / "site-config.toml")
+os.environ.pop("CONSENTDESK_DATA_DIR", None)
+os.environ.pop("CONSENTDESK_TOKEN", None)
+
+
+class MemoryKeyring(KeyringBackend):
+    """In-memory keyring: headless Linux has no OS keyring backend."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> MemoryKeyring:
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    return backend
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path

@@ -1,0 +1,167 @@
+"""Builders shared by the ledger tests: a small fixed catalogue and record factories.
+
+The tests use their own catalogue so they do not change when the shipped
+purposes do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from consentdesk.core.catalogue import Catalogue
+from consentdesk.core.ledger import EmbeddedLedger
+from consentdesk.core.model import (
+    Channel,
+    ConsentEvent,
+    ConsentState,
+    Jurisdiction,
+    LawfulBasis,
+    NewRequest,
+    Notice,
+    Purpose,
+    RequestChange,
+    RequestStatus,
+    RequestType,
+    Verification,
+    VerificationResult,
+)
+from consentdesk.core.references import new_reference
+
+NUMBER = "+4915112345678"
+OTHER = "+4915187654321"
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+CATALOGUE = Catalogue(
+    (
+        Purpose(
+            id="marketing",
+            title="Offers and news",
+            description="We contact you about offers.",
+            lawful_basis=LawfulBasis.CONSENT,
+            channels=(Channel.PHONE, Channel.EMAIL),
+            group="marketing",
+            validity_days=365,
+        ),
+        Purpose(
+            id="profiling",
+            title="Personalised offers",
+            description="We use your history to choose offers.",
+            lawful_basis=LawfulBasis.CONSENT,
+            channels=(Channel.ONLINE,),
+            group="marketing",
+        ),
+        Purpose(
+            id="call-recording",
+            title="Call recording",
+            description="We record calls for training.",
+            lawful_basis=LawfulBasis.CONSENT,
+            channels=(Channel.PHONE,),
+            group="service",
+        ),
+    )
+)
+
+_TEXT = "We would like to contact you about our offers. You can withdraw at any time."
+NOTICE = Notice(
+    script_id="consent-marketing",
+    version="1",
+    language="en",
+    sha256=hashlib.sha256(_TEXT.encode()).hexdigest(),
+    text=_TEXT,
+)
+
+
+class Clock:
+    """A settable clock for the ledger (captures, expiry, the 30-day window)."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+def make_ledger(path: Path, clock: Clock | None = None) -> EmbeddedLedger:
+    return EmbeddedLedger(path, catalogue=CATALOGUE, scripts=(), clock=clock or Clock())
+
+
+def consent(
+    number: str = NUMBER,
+    purpose: str = "marketing",
+    channel: Channel = Channel.PHONE,
+    state: ConsentState = ConsentState.GIVEN,
+    *,
+    at: datetime = T0,
+    agent: str = "agent-7",
+    corrects: uuid.UUID | None = None,
+    reason: str | None = None,
+    valid_until: datetime | None = None,
+) -> ConsentEvent:
+    return ConsentEvent(
+        subject=number,
+        purpose=purpose,
+        channel=channel,
+        state=state,
+        jurisdiction=Jurisdiction.GDPR,
+        lawful_basis=LawfulBasis.CONSENT,
+        notice=NOTICE,
+        agent=agent,
+        call_id="call-1",
+        valid_until=valid_until,
+        corrects=corrects,
+        correction_reason=reason,
+        at=at,
+    )
+
+
+def new_request(
+    number: str = NUMBER,
+    type: RequestType = RequestType.ACCESS,
+    jurisdiction: Jurisdiction = Jurisdiction.GDPR,
+    *,
+    received: date = date(2025, 3, 3),
+    at: datetime = T0,
+    reference: str | None = None,
+) -> NewRequest:
+    return NewRequest(
+        subject=number,
+        type=type,
+        jurisdiction=jurisdiction,
+        reference=reference or new_reference(),
+        agent="agent-7",
+        received=received,
+        at=at,
+    )
+
+
+def verified(request_id: uuid.UUID, *, at: datetime = T0) -> RequestChange:
+    return RequestChange(
+        request_id=request_id,
+        agent="agent-7",
+        status=RequestStatus.VERIFYING,
+        verification=Verification(
+            method="name, address and customer number",
+            result=VerificationResult.PASSED,
+            by="agent-7",
+            at=at,
+        ),
+        at=at,
+    )
+
+
+def move(
+    request_id: uuid.UUID,
+    status: RequestStatus,
+    *,
+    at: datetime = T0,
+    reason: str | None = None,
+) -> RequestChange:
+    return RequestChange(
+        request_id=request_id, agent="agent-7", status=status, reason=reason, at=at
+    )

@@ -1,0 +1,160 @@
+"""Properties of the consent status fold (consentdesk.core.status.current_status)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from consentdesk.core.model import (
+    Channel,
+    ConsentEvent,
+    ConsentState,
+    Jurisdiction,
+    LawfulBasis,
+    Notice,
+    Purpose,
+)
+from consentdesk.core.status import current_status, effective_events
+
+NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
+NOTICE = Notice("consent-general", "1", "en", "0" * 64, "text")
+PURPOSES = (
+    Purpose(
+        "marketing", "Marketing", "d", LawfulBasis.CONSENT, (Channel.PHONE, Channel.EMAIL), "m"
+    ),
+    Purpose("survey", "Survey", "d", LawfulBasis.CONSENT, (Channel.SMS,), "f"),
+)
+CELLS = [(p.id, ch) for p in PURPOSES for ch in p.channels]
+RECORDED = [ConsentState.GIVEN, ConsentState.REFUSED, ConsentState.WITHDRAWN]
+
+
+def event(
+    purpose: str,
+    channel: Channel,
+    state: ConsentState,
+    *,
+    valid_until: datetime | None = None,
+    corrects: uuid.UUID | None = None,
+    at: datetime = NOW - timedelta(days=1),
+) -> ConsentEvent:
+    return ConsentEvent(
+        subject="+4915112345678",
+        purpose=purpose,
+        channel=channel,
+        state=state,
+        jurisdiction=Jurisdiction.GDPR,
+        lawful_basis=LawfulBasis.CONSENT,
+        notice=NOTICE,
+        agent="a",
+        valid_until=valid_until,
+        corrects=corrects,
+        correction_reason="mistake" if corrects else None,
+        at=at,
+    )
+
+
+@st.composite
+def plain_events(draw: st.DrawFn) -> ConsentEvent:
+    purpose, channel = draw(st.sampled_from([*CELLS, ("unlisted", Channel.POST)]))
+    state = draw(st.sampled_from(RECORDED))
+    offset = draw(st.none() | st.integers(-1000, 1000))
+    valid_until = NOW + timedelta(minutes=offset) if offset is not None else None
+    at = NOW - timedelta(minutes=draw(st.integers(0, 100_000)))
+    return event(purpose, channel, state, valid_until=valid_until, at=at)
+
+
+histories = st.lists(plain_events(), max_size=25)
+
+
+def expected_state(e: ConsentEvent, now: datetime) -> ConsentState:
+    if e.state == ConsentState.GIVEN and e.valid_until is not None and now >= e.valid_until:
+        return ConsentState.EXPIRED
+    return e.state
+
+
+@given(histories)
+def test_every_catalogue_cell_once_in_catalogue_order(events: list[ConsentEvent]) -> None:
+    cells = current_status(events, PURPOSES, NOW)
+    assert [(c.purpose, c.channel) for c in cells] == CELLS
+
+
+@given(histories)
+def test_latest_event_in_ledger_order_wins(events: list[ConsentEvent]) -> None:
+    for cell in current_status(events, PURPOSES, NOW):
+        mine = [e for e in events if (e.purpose, e.channel) == (cell.purpose, cell.channel)]
+        if not mine:
+            assert cell.state == ConsentState.UNKNOWN and cell.event is None
+            continue
+        assert cell.event is mine[-1]  # ledger order, not event time
+        assert cell.state == expected_state(mine[-1], NOW)
+
+
+@given(histories)
+def test_never_asked_is_unknown(events: list[ConsentEvent]) -> None:
+    assume(not any(e.purpose == "survey" for e in events))
+    (survey,) = [c for c in current_status(events, PURPOSES, NOW) if c.purpose == "survey"]
+    assert survey.state == ConsentState.UNKNOWN
+    assert survey.event is None and survey.expires is None
+    assert all(c.state == ConsentState.UNKNOWN for c in current_status([], PURPOSES, NOW))
+
+
+@given(st.integers(-10_000, 10_000), st.sampled_from(CELLS))
+def test_given_consent_expires_at_valid_until(minutes: int, cell: tuple[str, Channel]) -> None:
+    until = NOW + timedelta(minutes=minutes)
+    given_event = event(*cell, ConsentState.GIVEN, valid_until=until)
+    status = current_status([given_event], PURPOSES, NOW)
+    (c,) = [c for c in status if (c.purpose, c.channel) == cell]
+    assert c.state == (ConsentState.EXPIRED if minutes <= 0 else ConsentState.GIVEN)
+    assert c.expires == until
+    later = current_status([given_event], PURPOSES, until)
+    assert next(s for s in later if (s.purpose, s.channel) == cell).state == ConsentState.EXPIRED
+
+
+@given(histories, st.data())
+def test_corrected_events_drop_out(events: list[ConsentEvent], data: st.DataObject) -> None:
+    assume(events)
+    target = data.draw(st.sampled_from(events))
+    replacement = data.draw(st.sampled_from([*RECORDED, ConsentState.VOID]))
+    correction = event(target.purpose, target.channel, replacement, corrects=target.event_id)
+    with_correction = [*events, correction]
+    assert target not in effective_events(with_correction)
+    # The correction behaves as if the corrected event had never been recorded
+    # and the correction (unless void) were the newest event.
+    without_target = [e for e in events if e is not target]
+    if replacement != ConsentState.VOID:
+        without_target.append(correction)
+    assert current_status(with_correction, PURPOSES, NOW) == current_status(
+        without_target, PURPOSES, NOW
+    )
+
+
+@given(histories, st.sampled_from(CELLS), st.sampled_from(RECORDED), st.sampled_from(RECORDED))
+def test_order_of_two_events_for_one_cell_matters(
+    events: list[ConsentEvent],
+    cell: tuple[str, Channel],
+    first: ConsentState,
+    second: ConsentState,
+) -> None:
+    assume(first != second)
+    a, b = event(*cell, first), event(*cell, second)
+
+    def state(history: list[ConsentEvent]) -> ConsentState:
+        status = current_status(history, PURPOSES, NOW)
+        return next(c.state for c in status if (c.purpose, c.channel) == cell)
+
+    assert state([*events, a, b]) == second
+    assert state([*events, b, a]) == first
+
+
+@given(histories, plain_events())
+def test_events_only_change_their_own_cell(events: list[ConsentEvent], new: ConsentEvent) -> None:
+    before = current_status(events, PURPOSES, NOW)
+    after = current_status([*events, new], PURPOSES, NOW)
+    for old, cur in zip(before, after, strict=True):
+        if (cur.purpose, cur.channel) != (new.purpose, new.channel):
+            assert old == cur
+        else:
+            assert cur.event is new

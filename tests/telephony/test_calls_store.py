@@ -1,0 +1,100 @@
+"""Recent calls store: lifecycle folding, captures, retention and purge."""
+
+from __future__ import annotations
+
+import stat
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from consentdesk.core.calls import FILE_NAME, RecentCalls, retention_cutoff
+from consentdesk.core.config import Config
+from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
+
+T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def ev(
+    phase: CallPhase, call_id: str, at: datetime, number: str | None = "+4915112345678"
+) -> CallEvent:
+    return CallEvent(phase, call_id, CallSource.BARESIP, number, raw_number="015112345678", at=at)
+
+
+def test_lifecycle_folds_into_one_row(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    with RecentCalls(tmp_path / FILE_NAME, retention_hours=8, now=clock) as store:
+        store.record(ev(CallPhase.INCOMING, "c1", T0))
+        store.record(ev(CallPhase.ANSWERED, "c1", T0 + timedelta(seconds=5)))
+        store.record(ev(CallPhase.ANSWERED, "c1", T0 + timedelta(seconds=9)))  # repeat: first wins
+        store.record(ev(CallPhase.ENDED, "c1", T0 + timedelta(minutes=3)))
+        e1, e2 = uuid.uuid4(), uuid.uuid4()
+        assert store.add_capture("c1", e1)
+        assert store.add_capture("c1", e2)
+        assert store.add_capture("c1", e2)  # idempotent
+        assert not store.add_capture("unknown", uuid.uuid4())
+        store.record(ev(CallPhase.INCOMING, "c2", T0 + timedelta(minutes=5), number=None))
+        [second, first] = store.recent()
+    assert first.call_id == "c1" and first.source == "baresip"
+    assert first.incoming_at == T0
+    assert first.answered_at == T0 + timedelta(seconds=5)
+    assert first.ended_at == T0 + timedelta(minutes=3)
+    assert first.captures == (e1, e2)
+    assert second.number is None and second.answered_at is None
+
+
+def test_file_is_private(tmp_path: Path) -> None:
+    RecentCalls(tmp_path / FILE_NAME).close()
+    assert stat.S_IMODE((tmp_path / FILE_NAME).stat().st_mode) == 0o600
+
+
+def test_retention_hours_purges_on_read_and_open(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    path = tmp_path / FILE_NAME
+    with RecentCalls(path, retention_hours=2, now=clock) as store:
+        store.record(ev(CallPhase.INCOMING, "old", T0 - timedelta(hours=3)))
+        store.record(ev(CallPhase.INCOMING, "long", T0 - timedelta(hours=3)))
+        store.record(ev(CallPhase.ENDED, "long", T0 - timedelta(hours=1)))  # recent activity
+        store.record(ev(CallPhase.INCOMING, "new", T0))
+        store.add_capture("old", uuid.uuid4())
+        assert [r.call_id for r in store.recent()] == ["new", "long"]
+        clock.now = T0 + timedelta(hours=1, minutes=1)
+        assert [r.call_id for r in store.recent()] == ["new"]
+    clock.now = T0 + timedelta(hours=5)
+    with RecentCalls(path, retention_hours=2, now=clock) as store:
+        raw = store._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+        assert raw == 0  # purged at open, before anything is read
+        assert store._db.execute("SELECT COUNT(*) FROM call_captures").fetchone()[0] == 0
+
+
+def test_zero_retention_keeps_until_local_midnight(tmp_path: Path) -> None:
+    local_noon = datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0)
+    clock = Clock(local_noon.astimezone(UTC))
+    with RecentCalls(tmp_path / FILE_NAME, retention_hours=0, now=clock) as store:
+        store.record(ev(CallPhase.INCOMING, "today", local_noon - timedelta(hours=11)))
+        store.record(ev(CallPhase.INCOMING, "yesterday", local_noon - timedelta(hours=13)))
+        assert [r.call_id for r in store.recent()] == ["today"]
+        clock.now = (local_noon + timedelta(hours=12, minutes=1)).astimezone(UTC)  # next day
+        assert store.recent() == []
+
+
+@pytest.mark.parametrize("hours", [1, 24])
+def test_cutoff_with_hours(hours: int) -> None:
+    assert retention_cutoff(T0, hours) == T0 - timedelta(hours=hours)
+
+
+def test_open_reads_retention_from_config(tmp_path: Path) -> None:
+    user = tmp_path / "config.toml"
+    user.write_text("[calls]\nretention_hours = 3\n", encoding="utf-8")
+    with RecentCalls.open(tmp_path, Config.load(user_file=user, site_files=[])) as store:
+        assert store.retention_hours == 3
+        assert store.path == tmp_path / FILE_NAME
