@@ -37,18 +37,18 @@ Consent and privacy-request sidebar for contact-center agents
  softphone and records consents, withdrawals and requests after a scripted
  disclosure. Softphones pop callers via consentdesk://call?number=... or the
  `consentdesk call NUMBER` command."""
-# Libraries Qt loads at run time (platform plugins) that dpkg-shlibdeps cannot see
-# from the executables' own links, plus the keyring's D-Bus transport.
-DEB_EXTRA_DEPENDS = (
-    "libxcb-cursor0",
-    "libxkbcommon-x11-0",
-    "libxcb-icccm4",
-    "libxcb-keysyms1",
-    "libxcb-shape0",
+# PyInstaller bundles most libraries; these it leaves to the system (the GL/EGL and
+# X/Wayland client stack must match the machine's drivers and display server).
+# libfontconfig1 brings /etc/fonts and a font. tests/packaging checks every library
+# the bundle links but does not carry is provided by one of these.
+DEB_DEPENDS = (
     "libegl1",
     "libgl1",
+    "libxcb1",
+    "libwayland-client0",
+    "libwayland-cursor0",
+    "libwayland-egl1",
     "libfontconfig1",
-    "libdbus-1-3",
 )
 DEB_RECOMMENDS = ("desktop-file-utils", "hicolor-icon-theme", "xdg-utils", "gnome-keyring | kwalletmanager")
 
@@ -80,10 +80,17 @@ if [ "$1" = "remove" ] || [ "$1" = "purge" ]; then
 fi
 exit 0
 """
-LAUNCHER = """\
-#!/bin/sh
-# Consent Desk lives in /opt/consentdesk; this keeps `consentdesk` on the PATH.
-exec /opt/consentdesk/consentdesk "$@"
+
+
+COPYRIGHT = """\
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: consentdesk
+
+Files: *
+Copyright: Consent Desk
+License: Proprietary
+ All rights reserved. /opt/consentdesk bundles Python, Qt and PySide6 (LGPLv3)
+ and other open-source libraries under their own licences.
 """
 
 
@@ -149,29 +156,27 @@ def deb_architecture() -> str:
     return run(["dpkg", "--print-architecture"]).stdout.strip()
 
 
-def shlib_depends(app: Path) -> list[str]:
-    """Depends for the system libraries the bundle links, via dpkg-shlibdeps."""
-    internal = sorted({str(p.parent) for p in app.rglob("*.so*") if p.is_file()})
-    elves = [str(p) for p in app.rglob("*") if p.is_file() and _is_elf(p)]
-    with tempfile.TemporaryDirectory() as tmp:
-        debian = Path(tmp) / "debian"
-        debian.mkdir()
-        (debian / "control").write_text(
-            f"Source: {DEB_NAME}\n\nPackage: {DEB_NAME}\nArchitecture: any\n", encoding="utf-8"
-        )
-        result = run(
-            [
-                "dpkg-shlibdeps",
-                "-O",
-                "--ignore-missing-info",
-                "--warnings=0",
-                *[f"-l{d}" for d in internal],
-                *elves,
-            ],
-            cwd=tmp,
-        )
-    match = re.search(r"shlibs:Depends=(.*)", result.stdout)
-    return [d.strip() for d in match.group(1).split(",")] if match else []
+def elf_files(app: Path) -> list[Path]:
+    return [p for p in sorted(app.rglob("*")) if p.is_file() and not p.is_symlink() and _is_elf(p)]
+
+
+def glibc_floor(app: Path) -> str:
+    """The newest GLIBC_x.y symbol version any file in the bundle needs."""
+    versions: set[tuple[int, ...]] = set()
+    for path in elf_files(app):
+        out = run(["objdump", "-T", str(path)]).stdout
+        versions.update(tuple(map(int, v.split("."))) for v in re.findall(r"GLIBC_(\d+(?:\.\d+)+)", out))
+    return ".".join(map(str, max(versions))) if versions else "2.28"
+
+
+def external_sonames(app: Path) -> set[str]:
+    """Libraries the bundle's files link that the bundle does not carry itself."""
+    carried = {p.name for p in app.rglob("*.so*")}
+    needed: set[str] = set()
+    for path in elf_files(app):
+        out = run(["readelf", "-d", str(path)]).stdout
+        needed.update(re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", out))
+    return needed - carried
 
 
 def _is_elf(path: Path) -> bool:
@@ -187,7 +192,10 @@ def build_deb(app: Path, dist: Path) -> Path:
         root = Path(tmp) / "root"
         opt = root / "opt" / DEB_NAME
         shutil.copytree(app, opt, symlinks=True)
-        _install(root / "usr" / "bin" / DEB_NAME, LAUNCHER, mode=0o755)
+        launcher = root / "usr" / "bin" / DEB_NAME
+        launcher.parent.mkdir(parents=True)
+        # Relative, so it also works in a root unpacked elsewhere (dpkg -x).
+        launcher.symlink_to(Path("../../opt") / DEB_NAME / DEB_NAME)
         _copy(DESKTOP / "consentdesk.desktop", root / "usr/share/applications/consentdesk.desktop")
         _copy(
             DESKTOP / "consentdesk-autostart.desktop",
@@ -199,10 +207,11 @@ def build_deb(app: Path, dist: Path) -> Path:
         _install(site_config, managed_config_sample(), mode=0o644)
         docs = root / "usr/share/doc" / DEB_NAME
         _install(docs / "README.Debian", _readme_debian(), mode=0o644)
+        _install(docs / "copyright", COPYRIGHT, mode=0o644)
 
         control = root / "DEBIAN"
         control.mkdir()
-        depends = sorted(set(shlib_depends(app)) | set(DEB_EXTRA_DEPENDS))
+        depends = [f"libc6 (>= {glibc_floor(app)})", *DEB_DEPENDS]
         installed_kb = (tree_size(root) + 1023) // 1024
         fields = {
             "Package": DEB_NAME,
@@ -291,10 +300,15 @@ def build_msi(payload: Path, dist: Path) -> Path:
     version = re.match(r"\d+(\.\d+){0,2}", app_version())
     msi_version = version.group(0) if version else "0.0.0"
     dist.mkdir(parents=True, exist_ok=True)
+    msi = (dist / f"ConsentDesk-{msi_version}.msi").resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        files = Path(tmp) / "files.wxs"
+        # wixl looks sources up relative to its working folder only.
+        stage = Path(tmp)
+        (stage / "payload").symlink_to(payload, target_is_directory=True)
+        shutil.copyfile(ICONS / "consentdesk.ico", stage / "consentdesk.ico")
+        shutil.copyfile(WXS, stage / "consentdesk.wxs")
         listing = "".join(
-            f"{payload.name}/{p.relative_to(payload).as_posix()}\n"
+            f"payload/{p.relative_to(payload).as_posix()}\n"
             for p in sorted(payload.rglob("*"))
             if p.is_file()
         )
@@ -302,7 +316,7 @@ def build_msi(payload: Path, dist: Path) -> Path:
             [
                 "wixl-heat",
                 "-p",
-                f"{payload.name}/",
+                "payload/",
                 "--component-group",
                 "AppFiles",
                 "--var",
@@ -313,8 +327,7 @@ def build_msi(payload: Path, dist: Path) -> Path:
             ],
             input=listing,
         )
-        files.write_text(heat.stdout, encoding="utf-8")
-        msi = dist / f"ConsentDesk-{msi_version}.msi"
+        (stage / "files.wxs").write_text(heat.stdout, encoding="utf-8")
         run(
             [
                 "wixl",
@@ -323,16 +336,17 @@ def build_msi(payload: Path, dist: Path) -> Path:
                 "-D",
                 "Win64=yes",
                 "-D",
-                f"PayloadDir={payload}",
+                "PayloadDir=payload",
                 "-D",
                 f"ProductVersion={msi_version}",
                 "-D",
-                f"IconFile={ICONS / 'consentdesk.ico'}",
+                "IconFile=consentdesk.ico",
                 "-o",
                 str(msi),
-                str(WXS),
-                str(files),
-            ]
+                "consentdesk.wxs",
+                "files.wxs",
+            ],
+            cwd=stage,
         )
     return msi
 

@@ -46,6 +46,8 @@ def modules_of(package: str) -> list[str]:
     root = PACKAGE_DIR / package
     names = []
     for path in sorted(root.rglob("*.py")):
+        if path.parent.name == "migrations" and path.name == "env.py":
+            continue  # Alembic's environment script only runs inside Alembic
         parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
         if parts[-1] == "__init__":
             parts = parts[:-1]

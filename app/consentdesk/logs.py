@@ -101,28 +101,35 @@ def _level(level: int | str | None) -> int:
 
 def setup_logging(
     *, log_dir: Path | None = None, level: int | str | None = None, console: bool = False
-) -> Path:
+) -> Path | None:
     """Send app logs to a rotated file (and stderr if ``console``); returns the log file.
 
     ``level`` applies to the ``consentdesk`` loggers (default: ``$CONSENTDESK_LOG_LEVEL``
     or INFO); other libraries log warnings and above. Calling it again replaces the
-    handlers it installed before.
+    handlers it installed before. If the log folder cannot be written, logs go to
+    stderr instead and ``None`` is returned: the app still runs.
     """
     app_level = _level(level)
     directory = log_dir or default_log_dir()
-    # Owner-only: even redacted logs describe the agent's work.
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / LOG_FILE
+    path: Path | None = directory / LOG_FILE
     teardown_logging()
-    redactor = RedactingFilter()
-    formatter = logging.Formatter(FORMAT)
-    handlers: list[logging.Handler] = [
-        RotatingFileHandler(
-            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
+    handlers: list[logging.Handler] = []
+    try:
+        # Owner-only: even redacted logs describe the agent's work.
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handlers.append(
+            RotatingFileHandler(
+                directory / LOG_FILE, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+            )
         )
-    ]
+    except OSError as exc:
+        path = None
+        console = True
+        print(f"consentdesk: cannot write logs in {directory} ({exc.strerror})", file=sys.stderr)
     if console:
         handlers.append(logging.StreamHandler(sys.stderr))
+    redactor = RedactingFilter()
+    formatter = logging.Formatter(FORMAT)
     root = logging.getLogger()
     for handler in handlers:
         handler.setFormatter(formatter)

@@ -335,3 +335,14 @@ def test_privacy_request_checks(scripts: tuple[Script, ...]) -> None:
     with pytest.raises(DomainError, match="is for ccpa, not gdpr"):
         create(rendered=ccpa_access, reference=reference)
     create(rendered=access, reference=reference)
+
+
+def test_german_script_reads_german_purpose_titles() -> None:
+    from consentdesk.core.catalogue import load_catalogue
+    from consentdesk.core.scripts import script_context
+
+    purpose = load_catalogue().get("call-recording")
+    de = script_context(language="de", company="ACME", agent_name="Eva", purposes=(purpose,))
+    en = script_context(language="en", company="ACME", agent_name="Eva", purposes=(purpose,))
+    assert "Gesprächsaufzeichnung" in de["purposes"]
+    assert en["purposes"] == purpose.title

@@ -69,7 +69,7 @@ def test_locked_key_wins_over_user_and_cannot_be_set(tmp_path: Path, user: Path)
     assert config.source("server.url") == "managed"
     # Locked without a site value: the built-in default holds, not the user's.
     assert config.get("general.region") == "DE"
-    with pytest.raises(LockedSetting, match="server.url"):
+    with pytest.raises(LockedSetting, match=r"server\.url"):
         config.set("server.url", "https://mine.example.org")
     assert config.get("server.url") == "https://consent.example.net"
 
@@ -119,9 +119,9 @@ def test_bad_managed_section_names_the_file(tmp_path: Path, user: Path) -> None:
 
 def test_set_rejects_unknown_key_and_bad_value(user: Path) -> None:
     config = load(user)
-    with pytest.raises(ConfigError, match="general.colour"):
+    with pytest.raises(ConfigError, match=r"general\.colour"):
         config.set("general.colour", "blue")
-    with pytest.raises(ConfigError, match="sidebar.dock"):
+    with pytest.raises(ConfigError, match=r"sidebar\.dock"):
         config.set("sidebar.dock", "top")
     assert config.get("sidebar.dock") == "right"
 

@@ -575,6 +575,25 @@ def test_byte_edit_of_the_file_is_named_by_verify(data_dir: Path) -> None:
     assert (result.ok, result.first_bad_seq, result.count) == (False, 6, 5)
 
 
+def test_a_forged_cell_fails_verify(data_dir: Path) -> None:
+    path = data_dir / FILE_NAME
+    with make_ledger(path) as led:
+        _five_entries(led)
+        assert led.status(NUMBER).cell("marketing", Channel.PHONE).event.at == T0 + timedelta(
+            minutes=4
+        )
+    raw = sqlite3.connect(path)
+    try:
+        raw.execute("UPDATE consent_cells SET seq = 2")
+        raw.commit()
+    finally:
+        raw.close()
+    with make_ledger(path) as led:
+        result = led.verify()
+    assert (result.ok, result.count, result.first_bad_seq) == (False, 5, None)
+    assert "consent cells" in (result.reason or "")
+
+
 def test_removed_guards_fail_verify(data_dir: Path) -> None:
     path = data_dir / FILE_NAME
     with make_ledger(path) as led:

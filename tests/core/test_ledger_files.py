@@ -12,6 +12,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,7 +181,11 @@ def _open_without_privileges(data_dir: Path) -> tuple[bool, str]:
             return True, str(exc)
         return False, ""
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a threaded process; the child only
+        # makes system calls and SQLite calls, then leaves with os._exit.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # child: report through the pipe, never return into pytest
         code = 1
         try:

@@ -143,3 +143,18 @@ def test_log_files_lists_current_then_rotated(tmp_path: Path) -> None:
         "consentdesk.log.1",
         "consentdesk.log.2",
     ]
+
+
+def test_unwritable_log_folder_falls_back_to_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("", encoding="utf-8")
+    try:
+        assert setup_logging(log_dir=blocker / "log") is None
+        assert "cannot write logs in" in capsys.readouterr().err
+        logging.getLogger("consentdesk.gui").warning("still logged for 015112345678")
+        err = capsys.readouterr().err
+        assert "still logged for [redacted-number]" in err
+    finally:
+        logs.teardown_logging()

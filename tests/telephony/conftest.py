@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
 import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
+
+# What the offscreen platform cannot do for a real window; not our warnings.
+OFFSCREEN_LIMITS = pytest.mark.qt_log_ignore(
+    r"This plugin does not support (propagateSizeHints|raise|requestActivate)\(\)"
+)
 
 
 class LineProcess:
@@ -55,10 +65,8 @@ class LineProcess:
 
     def stop(self, timeout: float = 10.0) -> int:
         if self.proc.poll() is None and self.proc.stdin is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -88,3 +96,91 @@ def spawn() -> Iterator[type[LineProcess]]:
 
 def peer_args(data_dir: Path) -> list[str]:
     return [sys.executable, str(HERE / "ipc_peer.py"), str(data_dir)]
+
+
+# --- a real sidebar (D's), wired the way gui.main.run_sidebar wires it --------------
+
+
+@dataclass
+class RunningSidebar:
+    sidebar: Any  # consentdesk.gui.main.Sidebar
+    telephony: Any  # consentdesk.gui.telephony_glue.Telephony
+    ctx: Any  # consentdesk.cli.common.Context
+    routed: list[Any]
+
+    @property
+    def calls(self) -> Any:
+        return self.sidebar.calls
+
+    @property
+    def panel(self) -> Any:
+        return self.sidebar.window.panel
+
+
+def write_config(path: Path, **sections: dict[str, object]) -> Path:
+    lines = []
+    for section, body in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in body.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def seeded_data_dir(path: Path) -> Path:
+    from consentdesk.core.demo import seed
+    from consentdesk.core.ledger import open_ledger
+
+    ledger = open_ledger(path)
+    try:
+        seed(ledger, region="DE")
+    finally:
+        ledger.close()
+    return path
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    return write_config(
+        tmp_path / "config.toml",
+        general={"agent": "agent-7", "region": "DE"},
+        sidebar={"clear_after_seconds": 0},
+    )
+
+
+@pytest.fixture
+def start_sidebar(
+    qtbot: Any, data_dir: Path, config_file: Path
+) -> Iterator[Callable[..., RunningSidebar]]:
+    from consentdesk.cli.common import Context
+    from consentdesk.core.config import Config
+    from consentdesk.gui.ipc import claim_instance
+    from consentdesk.gui.main import build_sidebar
+    from consentdesk.gui.telephony_glue import attach_telephony
+
+    started: list[RunningSidebar] = []
+    seeded_data_dir(data_dir)
+
+    def start(*, baresip: str | None = None) -> RunningSidebar:
+        ctx = Context(config=Config.load(user_file=config_file, site_files=[]), data_dir=data_dir)
+        args = argparse.Namespace()
+        if baresip is not None:
+            args.baresip = baresip
+        server = claim_instance(data_dir)
+        assert server is not None, "another sidebar holds this data folder"
+        sidebar = build_sidebar(ctx)
+        telephony = attach_telephony(sidebar.calls, ctx, args, server=server, tasks=sidebar.runner)
+        sidebar.cleanups.append(telephony.stop)
+        server.show_requested.connect(sidebar.window.bring_forward)
+        routed: list[Any] = []
+        telephony.event_routed.connect(routed.append)
+        qtbot.addWidget(sidebar.window)
+        sidebar.window.show()
+        sidebar.desk.load()
+        qtbot.waitUntil(lambda: sidebar.desk.loaded, timeout=15_000)
+        running = RunningSidebar(sidebar, telephony, ctx, routed)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.sidebar.shutdown()

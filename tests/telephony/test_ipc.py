@@ -50,7 +50,6 @@ def server(qtbot: QtBot, data_dir: Path) -> InstanceServer:
     assert srv is not None
     yield srv
     srv.close()
-    srv.deleteLater()
 
 
 def test_python_client_reaches_server_in_another_process(

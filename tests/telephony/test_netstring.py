@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pytest
@@ -96,7 +97,7 @@ def test_any_split_of_valid_frames_round_trips(payloads: list[bytes], cuts: list
     points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
     decoder = NetstringDecoder(max_frame=100)
     out: list[bytes] = []
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         out += decoder.feed(stream[a:b])
     assert out == payloads
     assert decoder.buffered == 0

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "consentdesk.cli.support_cmds",
     "consentdesk.cli.telephony_cmds",
     "consentdesk.cli.server_cmds",
+    "consentdesk.cli.sidebar_cmds",
 ]
 
 
@@ -36,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", metavar="DIR", help="ledger and state folder (env CONSENTDESK_DATA_DIR)"
     )
     parser.add_argument("--config", metavar="FILE", help="user config file to read instead")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="check this installation: open the sidebar offscreen on demo data, then exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -51,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"consentdesk: {exc}", file=sys.stderr)
         return 2
     handler = getattr(args, "handler", None)
+    if args.smoke:
+        from consentdesk.smoke import run_smoke
+
+        handler = run_smoke
     if handler is None:
         from consentdesk.cli.sidebar_cmds import launch_sidebar
 

@@ -7,6 +7,7 @@ the embedded ledger in the data folder (``--data-dir`` / ``CONSENTDESK_DATA_DIR`
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -26,7 +27,7 @@ from consentdesk.core.model import (
     PrivacyRequest,
     RequestType,
 )
-from consentdesk.core.scripts import render, script_by_id, script_context
+from consentdesk.core.scripts import ScriptKind, render, script_by_id, script_context
 
 CAPTURE_STATES = (ConsentState.GIVEN, ConsentState.REFUSED, ConsentState.WITHDRAWN)
 NOT_APPLICABLE = "–"
@@ -72,9 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     consent.add_argument(
         "--channel", required=True, metavar="C", help="channel: " + ", ".join(Channel)
     )
-    consent.add_argument(
-        "--state", required=True, metavar="S", help="given, refused or withdrawn"
-    )
+    consent.add_argument("--state", required=True, metavar="S", help="given, refused or withdrawn")
     consent.add_argument("--script", required=True, metavar="ID", help="script id that was read")
     consent.add_argument("--lang", required=True, metavar="L", help="language it was read in")
     _capture_options(consent)
@@ -155,6 +154,19 @@ def _choice(kind: str, value: str, allowed: Sequence[str]) -> str:
 
 def _jurisdiction(value: str) -> Jurisdiction:
     return Jurisdiction(_choice("jurisdiction", value, [j.value for j in Jurisdiction]))
+
+
+def _agent(value: str) -> str:
+    agent = value.strip()
+    if not agent:
+        raise UsageError("agent is required: --agent takes the id of the agent recording it")
+    return agent
+
+
+def _language(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}", value):
+        raise UsageError(f"--lang {value!r} is not a two-letter language code such as en or de")
+    return value
 
 
 def _received(value: str | None) -> date | None:
@@ -244,6 +256,7 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_consent(args: argparse.Namespace, ctx: Context) -> int:
     number = phone.normalize(args.number, ctx.region)
+    agent = _agent(args.agent)
     channel = Channel(_choice("channel", args.channel, [c.value for c in Channel]))
     state = ConsentState(_choice("state", args.state, [s.value for s in CAPTURE_STATES]))
     jurisdiction = _jurisdiction(args.jurisdiction or ctx.config.get("general.jurisdiction"))
@@ -253,13 +266,15 @@ def cmd_consent(args: argparse.Namespace, ctx: Context) -> int:
         script = script_by_id(
             ledger.scripts(),
             args.script,
-            args.lang,
+            _language(args.lang),
             fallback=ctx.config.get("general.fallback_languages"),
         )
+        if script.kind == ScriptKind.REQUEST:
+            raise UsageError(f"script {script.id} is for privacy requests, not consent")
         context = script_context(
             language=script.language,
             company=ctx.config.get("general.company"),
-            agent_name=ctx.config.get("general.agent_name") or args.agent,
+            agent_name=ctx.config.get("general.agent_name") or agent,
             customer_name=ledger.status(number).subject.display_name,
             purposes=(purpose,),
             channels=(channel,),
@@ -271,7 +286,7 @@ def cmd_consent(args: argparse.Namespace, ctx: Context) -> int:
             channel=channel,
             state=state,
             rendered=render(script, context),
-            agent=args.agent,
+            agent=agent,
             jurisdiction=jurisdiction,
             call_id=args.call_id,
         )
@@ -298,7 +313,7 @@ def cmd_request_create(args: argparse.Namespace, ctx: Context) -> int:
         subject=number,
         type=kind,
         jurisdiction=jurisdiction,
-        agent=args.agent,
+        agent=_agent(args.agent),
         received=_received(args.received),
         call_id=args.call_id,
         note=args.note,
@@ -359,8 +374,7 @@ def _grid(catalogue: Catalogue, cells: Sequence[CellStatus]) -> str:
     channels = catalogue.channels()
     state = {(c.purpose, c.channel): _cell_text(c) for c in cells}
     rows = [
-        [p.title, *(state.get((p.id, ch), NOT_APPLICABLE) for ch in channels)]
-        for p in catalogue
+        [p.title, *(state.get((p.id, ch), NOT_APPLICABLE) for ch in channels)] for p in catalogue
     ]
     return _table(["purpose", *channels], rows)
 

@@ -37,12 +37,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument(
         "--workers", type=_workers, default=1, help="server processes sharing the port"
     )
-    serve.add_argument(
-        "--log-level", choices=("debug", "info", "warning", "error"), default="info"
-    )
-    serve.add_argument(
-        "--openapi", action="store_true", help="print the OpenAPI document and exit"
-    )
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    serve.add_argument("--openapi", action="store_true", help="print the OpenAPI document and exit")
     serve.set_defaults(handler=cmd_serve)
 
     db = sub.add_parser("db", help="team server database: upgrade the schema, verify the chain")
@@ -116,7 +112,13 @@ def _server_errors() -> Iterator[None]:
         yield
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in (
-            "fastapi", "uvicorn", "sqlalchemy", "alembic", "psycopg", "starlette", "pydantic",
+            "fastapi",
+            "uvicorn",
+            "sqlalchemy",
+            "alembic",
+            "psycopg",
+            "starlette",
+            "pydantic",
         ):
             raise UsageError(EXTRA_HINT) from None
         raise

@@ -86,10 +86,10 @@ def _deliver(paths: InstancePaths, message: dict[str, Any]) -> bool:
         # Named pipes: Qt's client is the reliable one there.
         from consentdesk.gui.ipc import send_message as qt_send
 
-        return qt_send(paths, message, timeout_ms=HANDOFF_TIMEOUT_MS)
+        return qt_send(paths, message, timeout_ms=HANDOFF_TIMEOUT_MS).delivered
     from consentdesk.telephony.handoff import send_message
 
-    return send_message(paths, message, timeout_ms=HANDOFF_TIMEOUT_MS)
+    return send_message(paths, message, timeout_ms=HANDOFF_TIMEOUT_MS).delivered
 
 
 def hand_off(event: CallEvent, ctx: Context, args: argparse.Namespace) -> int:

@@ -62,6 +62,11 @@ def _purpose(raw: Mapping[str, Any]) -> Purpose:
             jurisdictions=tuple(
                 Jurisdiction(j) for j in raw.get("jurisdictions", ["gdpr", "ccpa"])
             ),
+            translations=tuple(
+                (str(lang), str(text["title"]), str(text["description"]))
+                for lang, text in raw.items()
+                if isinstance(text, Mapping)
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DomainError(f"bad purpose entry {raw.get('id', '?')!r}: {exc}") from exc

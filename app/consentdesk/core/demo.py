@@ -275,15 +275,16 @@ def _anchor(backend: Backend, number: str, now: datetime) -> date:
     return now.astimezone(UTC).date()
 
 
-def _moment(anchor: date, days_ago: int, key: str) -> datetime:
+def _moment(anchor: date, days_ago: int, key: str, *, position: int = 0) -> datetime:
     """A fixed time between 11:00 and 17:00 UTC, *days_ago* days before *anchor*.
 
-    Mid-day UTC is the same calendar day in every time zone from UTC-11 to UTC+12,
-    so a request's receipt day never lies in the local future.
+    Records with the same *key* on a day belong to one call, two minutes apart in
+    *position* order. Mid-day UTC is the same calendar day in every time zone from
+    UTC-11 to UTC+12, so a request's receipt day never lies in the local future.
     """
-    minutes = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:2], "big") % 360
+    minutes = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:2], "big") % 300
     day = anchor - timedelta(days=days_ago)
-    return datetime.combine(day, time(11, 0), UTC) + timedelta(minutes=minutes)
+    return datetime.combine(day, time(11, 0), UTC) + timedelta(minutes=minutes + 2 * position)
 
 
 def _rendered(
@@ -341,8 +342,8 @@ def seed(backend: Backend, *, region: str = "DE", now: datetime | None = None) -
     for customer in CUSTOMERS:
         number = numbers[customer.key]
         backend.save_subject(Subject(number, customer.customer_ref, customer.name))
-        for spec in customer.consents:
-            at = _moment(anchor, spec.days_ago, spec.key)
+        for position, spec in enumerate(customer.consents):
+            at = _moment(anchor, spec.days_ago, customer.key, position=position)
             kind = ScriptKind.WITHDRAWAL if spec.state == _S.WITHDRAWN else ScriptKind.CONSENT
             rendered = _rendered(
                 backend,
@@ -422,7 +423,9 @@ def _seed_request(
         dataclasses.replace(new, request_id=demo_id(spec.key), event_id=demo_id(f"{spec.key}/0"))
     )
     for index, step in enumerate(spec.steps, start=1):
-        step_at = max(_moment(anchor, step.days_ago, f"{spec.key}/{index}"), at)
+        step_at = max(
+            _moment(anchor, step.days_ago, f"{spec.key}/{index}"), at + timedelta(minutes=index)
+        )
         verification = None
         if step.verified_by:
             verification = Verification(

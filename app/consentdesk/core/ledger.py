@@ -162,6 +162,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             corrects TEXT,
             PRIMARY KEY (subject, seq)
         ) WITHOUT ROWID""",
+        # The event that decides each of a subject's cells, kept current on
+        # every capture so a status lookup reads one row per cell. Derived and
+        # mutable (a correction can hand a cell back to an older event);
+        # verify() recomputes it from consent_index.
+        """CREATE TABLE consent_cells (
+            subject TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (subject, purpose, channel)
+        ) WITHOUT ROWID""",
         """CREATE TABLE request_index (
             reference TEXT PRIMARY KEY,
             request_id TEXT NOT NULL UNIQUE,
@@ -272,20 +283,17 @@ class _Columns:
     at: str
 
 
-def _consent_columns(obj: Any, body: Mapping[str, Any], _: Mapping[str, str]) -> _Columns:
-    assert isinstance(obj, ConsentEvent)
+def _consent_columns(obj: ConsentEvent, body: Mapping[str, Any], _: Mapping[str, str]) -> _Columns:
     return _Columns(str(obj.event_id), obj.subject, None, str(body["at"]))
 
 
-def _request_columns(obj: Any, body: Mapping[str, Any], _: Mapping[str, str]) -> _Columns:
-    assert isinstance(obj, NewRequest)
+def _request_columns(obj: NewRequest, body: Mapping[str, Any], _: Mapping[str, str]) -> _Columns:
     return _Columns(str(obj.event_id), obj.subject, str(obj.request_id), str(body["at"]))
 
 
 def _change_columns(
-    obj: Any, body: Mapping[str, Any], request_subjects: Mapping[str, str]
+    obj: RequestChange, body: Mapping[str, Any], request_subjects: Mapping[str, str]
 ) -> _Columns:
-    assert isinstance(obj, RequestChange)
     ref = str(obj.request_id)
     if ref not in request_subjects:
         raise DomainError("change to a request that is not recorded before it")
@@ -315,22 +323,39 @@ def _consent_projection(event: ConsentEvent) -> tuple[str, str, str, str, str | 
     )
 
 
-def _deciding_seqs(rows: Iterable[tuple[int, str, str, str, str, str | None]]) -> list[int]:
-    """Seqs of the events that decide each cell, from projection rows in seq order.
-
-    The same rule as ``status.effective_events`` + "latest wins": corrected
-    events and void corrections drop out, then the last event per cell counts.
-    Passing only these events to ``current_status`` gives the same grid as the
-    full history (a property test holds the two together).
-    """
-    rows = list(rows)
-    corrected = {r[5] for r in rows if r[5] is not None}
-    latest: dict[tuple[str, str], int] = {}
-    for seq, purpose, channel, state, event_id, _corrects in rows:
-        if event_id in corrected or state == ConsentState.VOID.value:
-            continue
-        latest[(purpose, channel)] = seq
-    return sorted(latest.values())
+# Which event decides a cell follows status.effective_events plus "latest
+# wins": corrected events and void corrections drop out, then the last event of
+# the cell counts. Only the deciding events reach current_status, which then
+# gives the same grid as the full history would (a property test holds the two
+# together). Event ids are unique, so "corrected" can be taken ledger-wide.
+_CELL_DECIDER = """
+    SELECT max(seq) FROM consent_index
+    WHERE subject = :subject AND purpose = :purpose AND channel = :channel
+      AND state <> :void
+      AND event_id NOT IN (
+          SELECT corrects FROM consent_index WHERE subject = :subject AND corrects IS NOT NULL
+      )
+"""
+_CELL_MISMATCHES = """
+    WITH expected AS (
+        SELECT subject, purpose, channel, max(seq) AS seq FROM consent_index
+        WHERE state <> :void
+          AND event_id NOT IN (SELECT corrects FROM consent_index WHERE corrects IS NOT NULL)
+        GROUP BY subject, purpose, channel
+    ),
+    stored AS (SELECT subject, purpose, channel, seq FROM consent_cells),
+    mismatch AS (
+        SELECT * FROM (SELECT * FROM stored EXCEPT SELECT * FROM expected)
+        UNION ALL
+        SELECT * FROM (SELECT * FROM expected EXCEPT SELECT * FROM stored)
+    )
+    SELECT count(*) FROM mismatch
+"""
+_SET_CELL = """
+    INSERT INTO consent_cells (subject, purpose, channel, seq)
+    VALUES (:subject, :purpose, :channel, :seq)
+    ON CONFLICT (subject, purpose, channel) DO UPDATE SET seq = excluded.seq
+"""
 
 
 # --- the ledger --------------------------------------------------------------------
@@ -697,7 +722,34 @@ class EmbeddedLedger:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (event.subject, receipt.seq, *_consent_projection(event)),
         )
+        cell = {"subject": event.subject, "purpose": event.purpose, "channel": event.channel.value}
+        if event.corrects is None:
+            # The newest event of its cell, and nothing can have corrected it yet.
+            conn.execute(_SET_CELL, {**cell, "seq": receipt.seq})
+            return receipt
+        corrected_cell = conn.execute(
+            "SELECT c.purpose, c.channel FROM entries e JOIN consent_index c"
+            " ON c.subject = e.subject AND c.seq = e.seq WHERE e.event_id = ?",
+            (str(event.corrects),),
+        ).fetchone()
+        self._refresh_cell(conn, cell)
+        if tuple(corrected_cell) != (cell["purpose"], cell["channel"]):
+            purpose, channel = corrected_cell
+            self._refresh_cell(conn, {**cell, "purpose": purpose, "channel": channel})
         return receipt
+
+    @staticmethod
+    def _refresh_cell(conn: sqlite3.Connection, cell: dict[str, str]) -> None:
+        params = {**cell, "void": ConsentState.VOID.value}
+        seq = conn.execute(_CELL_DECIDER, params).fetchone()[0]
+        if seq is None:
+            conn.execute(
+                "DELETE FROM consent_cells"
+                " WHERE subject = :subject AND purpose = :purpose AND channel = :channel",
+                cell,
+            )
+        else:
+            conn.execute(_SET_CELL, {**cell, "seq": seq})
 
     def capture(self, event: ConsentEvent) -> Receipt:
         with self._write() as conn:
@@ -744,15 +796,11 @@ class EmbeddedLedger:
             profile = conn.execute(
                 "SELECT customer_ref, display_name FROM subjects WHERE number = ?", (number,)
             ).fetchone()
-            index = conn.execute(
-                "SELECT seq, purpose, channel, state, event_id, corrects FROM consent_index"
-                " WHERE subject = ? ORDER BY seq",
+            bodies = conn.execute(
+                "SELECT e.seq, e.body FROM consent_cells c JOIN entries e ON e.seq = c.seq"
+                " WHERE c.subject = ? ORDER BY e.seq",
                 (number,),
             ).fetchall()
-            bodies = [
-                (seq, conn.execute("SELECT body FROM entries WHERE seq = ?", (seq,)).fetchone()[0])
-                for seq in _deciding_seqs(index)
-            ]
             requests = self._fold_requests(self._subject_request_rows(conn, number))
         events = [self._parse(seq, KIND_CONSENT, body) for seq, body in bodies]
         subject = Subject(number, *profile) if profile else Subject(number)
@@ -949,6 +997,10 @@ class EmbeddedLedger:
         stray = conn.execute("SELECT count(*) FROM consent_index").fetchone()[0] != consents
         if stray:
             return VerifyResult(False, done, None, "consent index holds rows not in the ledger")
+        mismatches = conn.execute(_CELL_MISMATCHES, {"void": ConsentState.VOID.value}).fetchone()[0]
+        if mismatches:
+            reason = f"{mismatches} consent cells do not match the ledger"
+            return VerifyResult(False, done, None, reason)
         requests = conn.execute("SELECT count(*) FROM request_index").fetchone()[0]
         if requests != len(request_subjects):
             return VerifyResult(False, done, None, "request index holds rows not in the ledger")

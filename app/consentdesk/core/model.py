@@ -124,6 +124,14 @@ class Purpose:
     group: str
     validity_days: int | None = None
     jurisdictions: tuple[Jurisdiction, ...] = (Jurisdiction.GDPR, Jurisdiction.CCPA)
+    #: (language, title, description) for languages other than the default English.
+    translations: tuple[tuple[str, str, str], ...] = ()
+
+    def title_in(self, language: str) -> str:
+        return next((t for lang, t, _ in self.translations if lang == language), self.title)
+
+    def description_in(self, language: str) -> str:
+        return next((d for lang, _, d in self.translations if lang == language), self.description)
 
 
 @dataclass(frozen=True, slots=True)

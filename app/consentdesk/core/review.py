@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from consentdesk.core import phone, requests, rules
 from consentdesk.core.backend import BackendError
+from consentdesk.core.catalogue import Catalogue
 from consentdesk.core.model import (
     Channel,
     ConsentEvent,
@@ -737,6 +738,14 @@ class ReviewSource(Protocol):
 
     @property
     def viewer(self) -> Viewer: ...
+
+    def catalogue(self) -> Catalogue:
+        """The purposes catalogue in force (for filters and exports)."""
+        ...
+
+    def scripts(self) -> Sequence[Script]:
+        """The script registry the proof is checked against."""
+        ...
 
     def actions(self, flt: ReviewFilter, page: Page) -> PageResult:
         """One page of actions matching *flt*, numbers masked."""

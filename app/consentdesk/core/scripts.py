@@ -390,8 +390,10 @@ def script_context(
     if customer_name:
         context["customer_name"] = customer_name
     if purposes:
-        context["purposes"] = list_phrase([p.title for p in purposes], language)
-        context["purpose_details"] = " ".join(f"{p.title}: {p.description}" for p in purposes)
+        context["purposes"] = list_phrase([p.title_in(language) for p in purposes], language)
+        context["purpose_details"] = " ".join(
+            f"{p.title_in(language)}: {p.description_in(language)}" for p in purposes
+        )
     if channels:
         context["channels"] = list_phrase([channel_label(c, language) for c in channels], language)
     if reference:

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from consentdesk.core.model import utcnow
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 
 log = logging.getLogger("consentdesk.gui.calls")
@@ -121,14 +120,13 @@ class CallController(QObject):
         if not isinstance(event, CallEvent):
             raise TypeError("CallController.handle takes a CallEvent")
         known = self.find(event.call_id)
-        if event.phase == CallPhase.INCOMING:
-            if known is None:
-                self._incoming(self._new_call(event))
-        elif event.phase == CallPhase.ANSWERED:
+        if event.phase == CallPhase.ANSWERED:
             self._answered(event, known)
+        elif known is None:
+            if event.phase == CallPhase.INCOMING:
+                self._incoming(self._new_call(event))
         elif event.phase == CallPhase.ENDED:
-            if known is not None:
-                self._ended(event, known)
+            self._ended(event, known)
         log.debug("call event %s from %s", event.phase, event.source)
         self.event_accepted.emit(event)
 
@@ -283,4 +281,3 @@ class CallController(QObject):
         self._clear_pending = False
         self._active = call
         self.active_changed.emit(call)
-

@@ -58,6 +58,7 @@ from consentdesk.core.model import (
     Verification,
     VerificationResult,
 )
+from consentdesk.core.references import new_reference
 from consentdesk.core.scripts import (
     Block,
     RenderedScript,
@@ -96,7 +97,9 @@ class FlowEnv:
 
     @property
     def method(self) -> CollectionMethod:
-        return CollectionMethod.AGENT_ASSISTED if self.call.is_lookup else CollectionMethod.VERBAL_CALL
+        return (
+            CollectionMethod.AGENT_ASSISTED if self.call.is_lookup else CollectionMethod.VERBAL_CALL
+        )
 
     @property
     def customer_name(self) -> str | None:
@@ -182,9 +185,7 @@ class ScriptView(QFrame):
         frame = QFrame()
         frame.setObjectName("verbatim")
         color = theme.NOTICE.color().name()
-        frame.setStyleSheet(
-            f"#verbatim {{ border-left: 4px solid {color}; padding-left: 6px; }}"
-        )
+        frame.setStyleSheet(f"#verbatim {{ border-left: 4px solid {color}; padding-left: 6px; }}")
         box = QVBoxLayout(frame)
         box.setContentsMargins(8, 2, 0, 2)
         box.setSpacing(2)
@@ -236,16 +237,17 @@ class FlowPage(QWidget):
         head.addWidget(title, 1)
         head.addWidget(hint, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         outer.addLayout(head)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         inner = QWidget()
         self.body = QVBoxLayout(inner)
         self.body.setContentsMargins(0, 0, 4, 0)
         self.body.setSpacing(8)
-        self.scroll.setWidget(inner)
-        outer.addWidget(self.scroll, 1)
+        self.scroll_area.setWidget(inner)
+        self.inputs = inner
+        outer.addWidget(self.scroll_area, 1)
         self.banner = Banner(f"{self.title_text} status")
         outer.addWidget(self.banner)
         self.buttons = QGridLayout()
@@ -308,7 +310,7 @@ class FlowPage(QWidget):
         self.desk.runner.call(job, on_success=ok, on_failure=failed, label=label)
 
     def set_inputs_enabled(self, enabled: bool) -> None:
-        self.scroll.widget().setEnabled(enabled)
+        self.inputs.setEnabled(enabled)
 
     def add_buttons(self, *buttons: QPushButton, columns: int = 2) -> None:
         for i, button in enumerate(buttons):
@@ -493,9 +495,7 @@ class ConsentFlow(ScriptedFlow):
             return None
         purposes = [p for p in self.selected_purposes() if any(pp == p.id for pp, _ in pairs)]
         channels = [ch for ch in self.selected_channels() if any(c == ch for _, c in pairs)]
-        candidates = [
-            s for s in self.desk.scripts if all(covers(s, p.id) for p in purposes)
-        ]
+        candidates = [s for s in self.desk.scripts if all(covers(s, p.id) for p in purposes)]
         script = self.pick_script(candidates)
         context = script_context(
             language=script.language,
@@ -746,6 +746,8 @@ class RequestFlow(ScriptedFlow):
         super().__init__(env, parent)
         self.result: PrivacyRequest | None = None
         self.due_date: date = env.desk.today()
+        # Made now: the script read to the caller already names the reference.
+        self.reference_text = new_reference()
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.jurisdiction = QComboBox()
@@ -763,6 +765,8 @@ class RequestFlow(ScriptedFlow):
         form.addRow(t_label, self.type)
         form.addRow(j_label, self.jurisdiction)
         self.body.addLayout(form)
+        self.reference_preview = reference_label(self.reference_text)
+        self.body.addWidget(self.reference_preview)
         self.due = QLabel()
         self.due.setWordWrap(True)
         self.due.setAccessibleName("Due date")
@@ -787,7 +791,8 @@ class RequestFlow(ScriptedFlow):
         self.body.addWidget(self.note)
         self.body.addStretch(1)
         self.record = make_button(
-            "Record &request", "Record the request and show its reference (Alt+R)",
+            "Record &request",
+            "Record the request and show its reference (Alt+R)",
             "Record request",
         )
         self.read_aloud.setText("I have read the text above &aloud")
@@ -844,8 +849,9 @@ class RequestFlow(ScriptedFlow):
             self.checks.append(box)
         if items:
             self.no_check.setText(
-                f"Identity already checked on this call ({verified})." if verified else
-                "Tick each point the caller confirmed. Without all ticks the request is "
+                f"Identity already checked on this call ({verified})."
+                if verified
+                else "Tick each point the caller confirmed. Without all ticks the request is "
                 "recorded with its identity still to be verified."
             )
         else:
@@ -878,6 +884,7 @@ class RequestFlow(ScriptedFlow):
                 company=self.desk.company,
                 agent_name=self.desk.agent_name,
                 customer_name=self.env.customer_name,
+                reference=self.reference_text,
                 due=self.due_date,
             ),
         )
@@ -923,6 +930,7 @@ class RequestFlow(ScriptedFlow):
                 note=note,
                 verification=verification,
                 rendered=rendered,
+                reference=self.reference_text,
             )
         except DomainError as exc:
             self.banner.error(f"Not recorded: {exc}")
@@ -957,7 +965,6 @@ class RequestFlow(ScriptedFlow):
 
     def show_reference(self, request: PrivacyRequest, new: NewRequest) -> None:
         """Swap the form for the reference, large, to read back to the caller."""
-        self.scroll.widget().setEnabled(True)
         body = QWidget()
         box = QVBoxLayout(body)
         box.setSpacing(10)
@@ -966,19 +973,7 @@ class RequestFlow(ScriptedFlow):
         done_title.setStyleSheet(f"color: {theme.SUCCESS.color().name()};")
         box.addWidget(done_title)
         box.addWidget(QLabel("Read this reference back to the caller:"))
-        self.reference = QLabel(request.reference)
-        self.reference.setObjectName("reference")
-        self.reference.setFont(scaled_font(self.reference, 2.0, bold=True))
-        mono = self.reference.font()
-        mono.setFamilies(["DejaVu Sans Mono", "Consolas", "Menlo", "monospace"])
-        mono.setLetterSpacing(mono.SpacingType.PercentageSpacing, 108)
-        self.reference.setFont(mono)
-        self.reference.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.reference.setAccessibleName("Request reference")
-        self.reference.setAccessibleDescription(" ".join(request.reference))
-        self.reference.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.reference.setFrameShape(QFrame.Shape.StyledPanel)
-        self.reference.setMinimumHeight(self.reference.sizeHint().height() + 16)
+        self.reference = reference_label(request.reference)
         box.addWidget(self.reference)
         facts = QLabel(
             f"Answer due by {labels.long_date(request.due)} "
@@ -988,9 +983,11 @@ class RequestFlow(ScriptedFlow):
         facts.setWordWrap(True)
         box.addWidget(facts)
         box.addStretch(1)
-        old = self.scroll.takeWidget()
-        old.deleteLater()
-        self.scroll.setWidget(body)
+        old = self.scroll_area.takeWidget()
+        if old is not None:
+            old.deleteLater()
+        self.scroll_area.setWidget(body)
+        self.inputs = body
         self.record.hide()
         self.cancel_button.setText("&Done")
         self.cancel_button.setToolTip("Back to the caller (Esc)")
@@ -1005,6 +1002,23 @@ class RequestFlow(ScriptedFlow):
         super().cancel()
 
 
+def reference_label(reference: str) -> QLabel:
+    """The request reference, large and monospaced, to read back character by character."""
+    label = QLabel(reference)
+    label.setObjectName("reference")
+    font = scaled_font(label, 1.9, bold=True)
+    font.setFamilies(["DejaVu Sans Mono", "Consolas", "Menlo", "monospace"])
+    label.setFont(font)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setAccessibleName("Request reference")
+    label.setAccessibleDescription(" ".join(reference))
+    label.setToolTip("Read back character by character")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setFrameShape(QFrame.Shape.StyledPanel)
+    label.setMinimumHeight(label.sizeHint().height() + 12)
+    return label
+
+
 class CorrectionFlow(FlowPage):
     """Correct a mistaken event: a new event naming it, with a reason. Never a delete."""
 
@@ -1013,7 +1027,7 @@ class CorrectionFlow(FlowPage):
     def __init__(self, env: FlowEnv, event: ConsentEvent, parent: QWidget | None = None) -> None:
         super().__init__(env, env.desk, parent)
         self.env: FlowEnv = env
-        self.event = event
+        self.target = event
         catalogue = env.desk.catalogue
         assert catalogue is not None
         p = catalogue.get(event.purpose)
@@ -1068,7 +1082,8 @@ class CorrectionFlow(FlowPage):
 
     def update_buttons(self) -> None:
         self.record.setEnabled(
-            self.chosen_state() is not None and bool(self.reason.text().strip())
+            self.chosen_state() is not None
+            and bool(self.reason.text().strip())
             and not self.in_flight
         )
 
@@ -1082,7 +1097,7 @@ class CorrectionFlow(FlowPage):
 
     def _cited_script(self) -> RenderedScript:
         """The original notice, as the script that was read then."""
-        n = self.event.notice
+        n = self.target.notice
         script = next(
             (
                 s
@@ -1104,16 +1119,16 @@ class CorrectionFlow(FlowPage):
         try:
             event = consent_event(
                 catalogue=catalogue,
-                purpose=self.event.purpose,
-                channel=self.event.channel,
+                purpose=self.target.purpose,
+                channel=self.target.channel,
                 state=state,
                 rendered=self._cited_script(),
                 agent=self.desk.agent,
-                jurisdiction=self.event.jurisdiction,
+                jurisdiction=self.target.jurisdiction,
                 call_id=self.env.call_id,
                 method=self.env.method,
-                subject=self.event.subject,
-                corrects=self.event.event_id,
+                subject=self.target.subject,
+                corrects=self.target.event_id,
                 reason=reason,
             )
         except DomainError as exc:
@@ -1236,4 +1251,3 @@ class AgentPrompt(FlowPage):
             return
         self.saved = True
         self.closed.emit()
-

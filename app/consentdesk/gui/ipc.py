@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -19,8 +20,10 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from consentdesk.telephony.events import CallEvent
 from consentdesk.telephony.handoff import (
+    Delivery,
     FrameReader,
     HandoffError,
+    InstanceLock,
     InstancePaths,
     call_message,
     control_message,
@@ -36,22 +39,24 @@ CLIENT_IDLE_MS = 2000  # a client that sends nothing for this long is dropped
 MAX_CLIENTS = 16
 
 
-class _Client(QObject):
-    """One connection: read frames, answer each, drop on garbage or idleness."""
+class _Client:
+    """One connection: read frames, answer each, drop on garbage or idleness.
+
+    A plain object: the socket (a child of the QLocalServer) owns the idle
+    timer, so closing the server tears everything down in one place.
+    """
 
     def __init__(self, socket: QLocalSocket, server: InstanceServer) -> None:
-        super().__init__(server)
         self.socket = socket
         self.server = server
         self.reader = FrameReader()
-        self.idle = QTimer(self)
+        self.idle = QTimer(socket)
         self.idle.setSingleShot(True)
         self.idle.timeout.connect(self._timed_out)
         self.idle.start(CLIENT_IDLE_MS)
         socket.readyRead.connect(self._read)
         socket.disconnected.connect(self._gone)
 
-    @Slot()
     def _read(self) -> None:
         data = bytes(self.socket.readAll().data())
         try:
@@ -70,17 +75,14 @@ class _Client(QObject):
         self.socket.write(encode_message(reply))
         self.socket.flush()
 
-    @Slot()
     def _timed_out(self) -> None:
         log.info("dropped an idle hand-off connection")
         self.socket.abort()
 
-    @Slot()
     def _gone(self) -> None:
         self.idle.stop()
-        self.server._forget(self)
-        self.socket.deleteLater()
-        self.deleteLater()
+        if self.server._forget(self):
+            self.socket.deleteLater()
 
 
 class InstanceServer(QObject):
@@ -103,26 +105,26 @@ class InstanceServer(QObject):
         self._server.setMaxPendingConnections(MAX_CLIENTS)
         self._server.newConnection.connect(self._accept)
         self._clients: list[_Client] = []
+        self._lock = InstanceLock(paths.lock_file)
 
     @property
     def name(self) -> str:
         return self.paths.server_name
 
     def listen(self) -> bool:
-        """Listen, clearing a stale socket first; False if another instance answers."""
+        """Listen, clearing a stale socket first; False if another instance runs."""
         name = self.paths.server_name
-        if self._server.listen(name):
-            return self._listening()
-        if _instance_answers(name):
+        if _instance_answers(name) or not self._lock.acquire():
             return False
-        log.info("removing a stale hand-off socket left by an earlier sidebar")
-        QLocalServer.removeServer(name)
+        # We hold the instance lock, so whatever socket is left under the name
+        # belongs to a sidebar that died without cleaning up.
+        if os.name != "nt" and Path(name).exists():
+            log.info("removing a stale hand-off socket left by an earlier sidebar")
+            QLocalServer.removeServer(name)
         if not self._server.listen(name):
             log.warning("cannot listen for hand-offs: %s", self._server.errorString())
+            self._lock.release()
             return False
-        return self._listening()
-
-    def _listening(self) -> bool:
         release_launch(self.paths)
         return True
 
@@ -134,9 +136,13 @@ class InstanceServer(QObject):
         return len(events)
 
     def close(self) -> None:
+        """Stop listening and drop open connections (idempotent)."""
         self._server.close()
-        for client in list(self._clients):
+        clients, self._clients = self._clients, []
+        for client in clients:
+            client.idle.stop()
             client.socket.abort()
+        self._lock.release()
 
     @Slot()
     def _accept(self) -> None:
@@ -149,9 +155,11 @@ class InstanceServer(QObject):
                 continue
             self._clients.append(_Client(socket, self))
 
-    def _forget(self, client: _Client) -> None:
+    def _forget(self, client: _Client) -> bool:
         if client in self._clients:
             self._clients.remove(client)
+            return True
+        return False
 
     def _deliver(self, message: dict[str, object]) -> None:
         kind = message["kind"]
@@ -181,33 +189,34 @@ def claim_instance(data_dir: Path) -> InstanceServer | None:
     if server.listen():
         return server
     send_message(server.paths, control_message("show"), timeout_ms=1000)
-    server.deleteLater()
     return None
 
 
-def send_message(paths: InstancePaths, message: dict[str, object], *, timeout_ms: int) -> bool:
+def send_message(paths: InstancePaths, message: dict[str, object], *, timeout_ms: int) -> Delivery:
     """Qt client (all platforms; the CLI uses handoff's socket client on POSIX)."""
     frame = encode_message(message)
     sock = QLocalSocket()
     try:
         sock.connectToServer(paths.server_name)
         if not sock.waitForConnected(timeout_ms):
-            return False
+            return Delivery.UNREACHABLE
         sock.write(frame)
         if not sock.waitForBytesWritten(timeout_ms):
-            return False
+            return Delivery.UNREACHABLE
         reader = FrameReader()
         while sock.waitForReadyRead(timeout_ms):
             for body in reader.feed(bytes(sock.readAll().data())):
                 reply = json.loads(body.decode("utf-8"))
-                return isinstance(reply, dict) and reply.get("ok") is True
-        return False
+                ok = isinstance(reply, dict) and reply.get("ok") is True
+                return Delivery.ACKED if ok else Delivery.UNREACHABLE
+        return Delivery.SENT
     except (HandoffError, ValueError, RecursionError):
-        return False
+        return Delivery.SENT
     finally:
         sock.abort()
 
 
 def send_to_running(event: CallEvent, timeout_ms: int = 150, *, paths: InstancePaths) -> bool:
-    """Hand *event* to the running sidebar; True once it acknowledged it."""
-    return send_message(paths, call_message(event), timeout_ms=timeout_ms)
+    """Hand *event* to the running sidebar; True if it has it (acknowledged, or
+    written to a connected sidebar that is slow to answer)."""
+    return send_message(paths, call_message(event), timeout_ms=timeout_ms).delivered

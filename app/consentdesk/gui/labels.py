@@ -21,6 +21,13 @@ CHANNELS: dict[Channel, str] = {
     Channel.ONLINE: "Online",
 }
 
+METHOD_MARKS: dict[CollectionMethod, str] = {
+    CollectionMethod.VERBAL_CALL: "call",
+    CollectionMethod.AGENT_ASSISTED: "agent",
+    CollectionMethod.WRITTEN: "letter",
+    CollectionMethod.ONLINE_FORM: "web",
+}
+
 METHODS: dict[CollectionMethod, str] = {
     CollectionMethod.VERBAL_CALL: "verbal, on a call",
     CollectionMethod.AGENT_ASSISTED: "agent-assisted",
@@ -73,8 +80,9 @@ def local_time(at: datetime) -> datetime:
 
 
 def short_date(at: datetime | date) -> str:
+    """``5 Oct 25``: fits a grid cell; full dates are in tooltips and history."""
     day = local_time(at).date() if isinstance(at, datetime) else at
-    return day.strftime("%d %b %y")
+    return f"{day.day} {day:%b %y}"
 
 
 def long_date(day: date) -> str:

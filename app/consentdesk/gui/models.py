@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QFont
 
 from consentdesk.core.catalogue import Catalogue
@@ -33,6 +39,8 @@ PurposeRole = _USER + 3
 ChannelRole = _USER + 4
 CellRole = _USER + 5
 ApplicableRole = _USER + 6
+MethodRole = _USER + 7
+DateTextRole = _USER + 8
 # Requests roles
 RequestRole = _USER + 10
 ReferenceRole = _USER + 11
@@ -140,12 +148,17 @@ class ConsentGridModel(QAbstractTableModel):
             return event
         if role == CellRole:
             return cell
+        if role == MethodRole:
+            return event.method if event is not None else None
+        if role == DateTextRole:
+            return labels.short_date(event.at) if event is not None else ""
         if role == Qt.ItemDataRole.DisplayRole:
             return look.label if event is None else f"{look.label}\n{labels.short_date(event.at)}"
         if role == Qt.ItemDataRole.DecorationRole:
             return look.icon()
         if role == Qt.ItemDataRole.BackgroundRole:
-            return QBrush(look.tint())
+            # "Not asked" stays plain so the recorded answers stand out.
+            return QBrush(look.tint()) if state != ConsentState.UNKNOWN else None
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             return self._describe(purpose, channel, state, event, cell)
         return None
@@ -263,7 +276,8 @@ class RequestsModel(QAbstractListModel):
     def _when(self, req: PrivacyRequest, level: str) -> str:
         if level == URGENCY_CLOSED:
             return f"Closed · was due {labels.short_date(req.due)}"
-        text = f"Due {labels.short_date(req.due)} · {labels.days_left_text(req.days_left(self._today))}"
+        left = labels.days_left_text(req.days_left(self._today))
+        text = f"Due {labels.short_date(req.due)} · {left}"
         return text.replace("overdue", "OVERDUE") if level == URGENCY_OVERDUE else text
 
 

@@ -8,8 +8,15 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFont, QKeyEvent
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -22,8 +29,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QStackedWidget,
-    QStyle,
-    QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
     QToolButton,
@@ -36,6 +41,7 @@ from consentdesk.core.catalogue import Catalogue
 from consentdesk.core.model import Channel, ConsentEvent, ConsentState, SubjectStatus, utcnow
 from consentdesk.gui import labels, theme
 from consentdesk.gui.calls import Call, CallController
+from consentdesk.gui.delegates import CellDelegate, TwoLineDelegate, scaled_font_for
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.flows import (
     AgentPrompt,
@@ -58,7 +64,7 @@ from consentdesk.gui.models import (
     RequestsModel,
 )
 from consentdesk.gui.tasks import describe_error
-from consentdesk.gui.widgets import Banner, StateChip, scaled_font, section_title
+from consentdesk.gui.widgets import Banner, FittedText, StateChip, scaled_font, section_title
 from consentdesk.telephony.events import CallPhase
 
 log = logging.getLogger("consentdesk.gui.panel")
@@ -71,25 +77,6 @@ SHORTCUTS = {
     "reload": "F5",
     "end": "Ctrl+E",
 }
-
-
-class CellDelegate(QStyledItemDelegate):
-    """Consent cells: icon above the state word and date, centred (fits 5 channels)."""
-
-    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        super().initStyleOption(option, index)
-        option.decorationPosition = QStyleOptionViewItem.Position.Top
-        option.displayAlignment = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
-        option.decorationSize = QSize(16, 16)
-        option.textElideMode = Qt.TextElideMode.ElideNone
-        option.font = scaled_font_for(option.font, 0.85)
-
-
-def scaled_font_for(font: QFont, factor: float) -> QFont:
-    scaled = QFont(font)
-    if scaled.pointSizeF() > 0:
-        scaled.setPointSizeF(scaled.pointSizeF() * factor)
-    return scaled
 
 
 class ConsentGrid(QTableView):
@@ -122,10 +109,13 @@ class ConsentGrid(QTableView):
 
     def _fit(self) -> None:
         fm = self.fontMetrics()
-        row = max(fm.lineSpacing() * 3 + 10, 16 + fm.lineSpacing() * 2 + 12)
+        option = QStyleOptionViewItem()
+        option.font = self.font()
+        cell = self.itemDelegate().sizeHint(option, QModelIndex()).height()
+        row = max(fm.lineSpacing() * 3 + 10, cell)
         vh = self.verticalHeader()
         vh.setDefaultSectionSize(row)
-        vh.setFixedWidth(max(96, fm.horizontalAdvance("M") * 9))
+        vh.setFixedWidth(max(84, fm.horizontalAdvance("M") * 8))
         height = self.horizontalHeader().sizeHint().height() + row * self.model().rowCount()
         self.setFixedHeight(height + 2 * self.frameWidth())
 
@@ -194,7 +184,9 @@ class CallerHeader(QFrame):
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._tick)
 
-    def show_call(self, call: Call, *, name: str | None = None, customer_ref: str | None = None) -> None:
+    def show_call(
+        self, call: Call, *, name: str | None = None, customer_ref: str | None = None
+    ) -> None:
         self.call = call
         if call.number is None:
             self.name.setText(call.display_name or "Withheld number")
@@ -260,10 +252,12 @@ class CallerPanel(QWidget):
     Signals:
         caller_shown(str): the caller's status is on screen (E.164 number).
         busy_changed(bool): a load for this panel is running.
+        captured(object): a flow's :class:`Outcome` after the backend confirmed it.
     """
 
     caller_shown = Signal(str)
     busy_changed = Signal(bool)
+    captured = Signal(object)
 
     def __init__(self, desk: Desk, calls: CallController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -297,7 +291,7 @@ class CallerPanel(QWidget):
         self.pages.addWidget(self.empty)
 
         # page: a caller
-        caller_page = QWidget()
+        self.caller_page = caller_page = QWidget()
         cbox = QVBoxLayout(caller_page)
         cbox.setContentsMargins(0, 0, 0, 0)
         cbox.setSpacing(6)
@@ -374,6 +368,7 @@ class CallerPanel(QWidget):
         self.history_model = HistoryModel(self)
         self.history = QListView()
         self.history.setModel(self.history_model)
+        self.history.setItemDelegate(TwoLineDelegate(self.history))
         self.history.setAccessibleName("History of the selected purpose")
         self.history.setWordWrap(True)
         self.history.setUniformItemSizes(False)
@@ -381,13 +376,7 @@ class CallerPanel(QWidget):
         self.history.setMinimumHeight(self.fontMetrics().lineSpacing() * 7)
         self.history.selectionModel().currentChanged.connect(self._event_changed)
         hbox.addWidget(self.history)
-        self.proof = QLabel()
-        self.proof.setWordWrap(True)
-        self.proof.setTextFormat(Qt.TextFormat.RichText)
-        self.proof.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.proof.setAccessibleName("Proof of the selected record")
-        self.proof.setFrameShape(QFrame.Shape.StyledPanel)
-        self.proof.setMargin(6)
+        self.proof = FittedText("Proof of the selected record")
         hbox.addWidget(self.proof)
         self.correct_button = QPushButton("Correct this record…")
         self.correct_button.setToolTip("Record a correction with a reason (the record stays)")
@@ -401,6 +390,7 @@ class CallerPanel(QWidget):
         self.requests_model = RequestsModel(self)
         self.requests = QListView()
         self.requests.setModel(self.requests_model)
+        self.requests.setItemDelegate(TwoLineDelegate(self.requests))
         self.requests.setAccessibleName("Privacy requests")
         self.requests.setWordWrap(True)
         self.requests.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -444,7 +434,7 @@ class CallerPanel(QWidget):
             self.pages.setCurrentWidget(self.empty)
             self._set_actions_enabled(False)
             return
-        self.pages.setCurrentWidget(self.pages.widget(1))
+        self.pages.setCurrentWidget(self.caller_page)
         self.header.show_call(call)
         if not same_caller:
             self.inner.setCurrentWidget(self.body_scroll)
@@ -512,6 +502,8 @@ class CallerPanel(QWidget):
             return
         current = self.grid.currentIndex()
         keep = (current.data(PurposeRole), current.data(ChannelRole)) if current.isValid() else None
+        if self.status is None:
+            self.language = customer_language(status, self.desk)
         self.status = status
         visible = {p.id for p in self.desk.visible_purposes()}
         shown_purposes = tuple(
@@ -580,7 +572,7 @@ class CallerPanel(QWidget):
         if call is None or call.number is None:
             return
         number, gen = call.number, self._gen
-        self.proof.setText("Loading history…")
+        self.proof.setPlainText("Loading history…")
 
         def loaded(events: Sequence[ConsentEvent]) -> None:
             if gen != self._gen:
@@ -593,7 +585,7 @@ class CallerPanel(QWidget):
 
         def failed(exc: BaseException) -> None:
             if gen == self._gen:
-                self.proof.setText(html.escape(f"History not loaded: {describe_error(exc)}"))
+                self.proof.setPlainText(f"History not loaded: {describe_error(exc)}")
 
         self.desk.runner.call(
             lambda b: b.history(number), on_success=loaded, on_failure=failed, label="history"
@@ -616,12 +608,16 @@ class CallerPanel(QWidget):
             row = 0
             if cell is not None:
                 row = next(
-                    (r for r in range(len(events)) if self.history_model.event_at(r).channel == cell[1]),
+                    (
+                        r
+                        for r in range(len(events))
+                        if self.history_model.event_at(r).channel == cell[1]
+                    ),
                     0,
                 )
             self.history.setCurrentIndex(self.history_model.index(row))
         else:
-            self.proof.setText("Never asked: no record for this purpose yet.")
+            self.proof.setPlainText("Never asked: no record for this purpose yet.")
             self.correct_button.hide()
 
     def _event_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
@@ -630,7 +626,7 @@ class CallerPanel(QWidget):
             self.proof.clear()
             self.correct_button.hide()
             return
-        self.proof.setText(proof_html(event))
+        self.proof.setHtml(proof_html(event))
         self.correct_button.setVisible(event.state != ConsentState.VOID)
 
     def selected_event(self) -> ConsentEvent | None:
@@ -702,12 +698,17 @@ class CallerPanel(QWidget):
         page.deleteLater()
 
     def _recorded(self, outcome: Outcome) -> None:
+        self.captured.emit(outcome)
         if outcome.language:
             self.language = outcome.language
         if outcome.verified_by and self.call is not None and not self.call.verified_by:
             self.calls.set_verified(outcome.verified_by)
         status = outcome.status
-        if status is not None and self.call is not None and status.subject.number == self.call.number:
+        if (
+            status is not None
+            and self.call is not None
+            and status.subject.number == self.call.number
+        ):
             self._history = None
             self.apply_status(status)
             self.banner.success(outcome.summary)
@@ -770,6 +771,17 @@ class CallerPanel(QWidget):
         super().keyPressEvent(event)
 
 
+def customer_language(status: SubjectStatus, desk: Desk) -> str:
+    """The language the customer was last addressed in, else the desk's first."""
+    events = [c.event for c in status.cells if c.event is not None]
+    offered = desk.languages or ("en",)
+    if events:
+        latest = max(events, key=lambda e: e.at)
+        if latest.notice.language in offered:
+            return latest.notice.language
+    return offered[0]
+
+
 def proof_html(event: ConsentEvent) -> str:
     """The proof of one record: script, version, hash, text as read, agent, call, time."""
     e = html.escape
@@ -790,13 +802,10 @@ def proof_html(event: ConsentEvent) -> str:
     if event.corrects is not None:
         rows.append(("Corrects", f"{event.corrects} — {event.correction_reason or ''}"))
     table = "".join(
-        f"<tr><td style='padding-right:8px'><b>{e(k)}</b></td>"
-        f"<td style='word-break:break-all'>{e(v)}</td></tr>"
-        for k, v in rows
+        f"<tr><td style='padding-right:8px'><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in rows
     )
     text = "<br>".join(e(line) for line in n.text.splitlines())
     return (
         f"<table cellspacing=0 cellpadding=1>{table}</table>"
         f"<p><b>Text as read:</b><br><i>{text}</i></p>"
     )
-

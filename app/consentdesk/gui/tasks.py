@@ -80,10 +80,7 @@ class _Worker(QObject):
     @Slot(int, object)
     def run(self, task_id: int, job: _Job) -> None:
         try:
-            if job.needs_backend:
-                result = job.fn(self._ensure_backend())
-            else:
-                result = job.fn()
+            result = job.fn(self._ensure_backend()) if job.needs_backend else job.fn()
         except Exception as exc:
             if isinstance(exc, EXPECTED_ERRORS):
                 log.info("task %r failed: %s", job.label, type(exc).__name__)

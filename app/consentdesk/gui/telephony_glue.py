@@ -30,16 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("consentdesk.gui.telephony")
 
 
-def add_telephony_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``consentdesk sidebar`` for softphone connectors."""
-    parser.add_argument(
-        "--baresip",
-        metavar="HOST:PORT",
-        default=argparse.SUPPRESS,
-        help="baresip ctrl_tcp address (overrides telephony.baresip; '' turns it off)",
-    )
-
-
 class Telephony(QObject):
     """Live softphone wiring of one sidebar; :meth:`stop` on quit.
 

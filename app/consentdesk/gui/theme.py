@@ -8,6 +8,7 @@ the sidebar follows the system scheme.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -30,6 +31,15 @@ class Glyph(enum.Enum):
     PHONE = "phone"
     SHIELD = "shield"
     INFO = "info"
+
+
+class Tool(enum.Enum):
+    """Line icons for the window's tool buttons (drawn in the palette's text colour)."""
+
+    PIN = "pin"
+    GEAR = "gear"
+    COLLAPSE_RIGHT = "collapse-right"
+    COLLAPSE_LEFT = "collapse-left"
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +193,69 @@ def glyph_icon(glyph: Glyph, color: str) -> QIcon:
     painter.setPen(pen)
     painter.setBrush(Qt.BrushStyle.NoBrush)
     painter.drawPath(_glyph_path(glyph))
+    painter.end()
+    return QIcon(pm)
+
+
+def _tool_path(tool: Tool) -> QPainterPath:
+    p = QPainterPath()
+    if tool is Tool.PIN:
+        p.moveTo(24, 10)
+        p.lineTo(40, 10)
+        p.moveTo(27, 10)
+        p.lineTo(26, 30)
+        p.moveTo(37, 10)
+        p.lineTo(38, 30)
+        p.moveTo(18, 32)
+        p.lineTo(46, 32)
+        p.moveTo(32, 32)
+        p.lineTo(32, 54)
+    elif tool is Tool.GEAR:
+        p.addEllipse(QRectF(22, 22, 20, 20))
+        for k in range(8):
+            angle = k * 45
+            inner = QPointF(32, 32) + _polar(angle, 14)
+            outer = QPointF(32, 32) + _polar(angle, 22)
+            p.moveTo(inner)
+            p.lineTo(outer)
+    elif tool is Tool.COLLAPSE_RIGHT:
+        p.moveTo(22, 14)
+        p.lineTo(40, 32)
+        p.lineTo(22, 50)
+    elif tool is Tool.COLLAPSE_LEFT:
+        p.moveTo(42, 14)
+        p.lineTo(24, 32)
+        p.lineTo(42, 50)
+    return p
+
+
+def _polar(degrees: float, radius: float) -> QPointF:
+    rad = math.radians(degrees)
+    return QPointF(radius * math.cos(rad), radius * math.sin(rad))
+
+
+def tool_icon(tool: Tool) -> QIcon:
+    """A line icon in the current palette's text colour."""
+    app = QApplication.instance()
+    color = (
+        app.palette().color(QPalette.ColorRole.WindowText).name()
+        if isinstance(app, QApplication)
+        else "#202124"
+    )
+    return _tool_icon(tool, color)
+
+
+@cache
+def _tool_icon(tool: Tool, color: str) -> QIcon:
+    pm = QPixmap(_BASE, _BASE)
+    pm.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pm)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(QColor(color), 5)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    painter.setPen(pen)
+    painter.drawPath(_tool_path(tool))
     painter.end()
     return QIcon(pm)
 

@@ -97,6 +97,7 @@ class SidebarWindow(QMainWindow):
         box.addWidget(self.panel, 1)
 
         self._build_actions()
+        self._update_arrows()
         self.on_top_button.setChecked(bool(desk.config.get("sidebar.always_on_top")))
         self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, self.on_top_button.isChecked())
         calls.waiting_changed.connect(self._show_waiting)
@@ -127,21 +128,27 @@ class SidebarWindow(QMainWindow):
         self.link.setAccessibleName("Softphone link")
         self.link.hide()
         bar.addWidget(self.link)
-        self.on_top_button = self._tool_button("📌", "Keep on top of other windows (Ctrl+T)", "Always on top")
+        self.on_top_button = self._tool_button(
+            theme.Tool.PIN, "Keep on top of other windows (Ctrl+T)", "Always on top"
+        )
         self.on_top_button.setCheckable(True)
         self.on_top_button.toggled.connect(self.set_always_on_top)
-        self.settings_button = self._tool_button("⚙", "Settings (Ctrl+,)", "Settings")
+        self.settings_button = self._tool_button(theme.Tool.GEAR, "Settings (Ctrl+,)", "Settings")
         self.settings_button.clicked.connect(self.open_settings)
-        self.collapse_button = self._tool_button("⟩" , "Collapse to a strip (F12)", "Collapse")
+        self.collapse_button = self._tool_button(
+            theme.Tool.COLLAPSE_RIGHT, "Collapse to a strip (F12)", "Collapse"
+        )
         self.collapse_button.clicked.connect(lambda: self.set_collapsed(True))
         for b in (self.on_top_button, self.settings_button, self.collapse_button):
             bar.addWidget(b)
         self._refresh_agent()
         return bar
 
-    def _tool_button(self, text: str, tip: str, name: str) -> QToolButton:
+    def _tool_button(self, tool: theme.Tool, tip: str, name: str) -> QToolButton:
         b = QToolButton()
-        b.setText(text)
+        b.setIcon(theme.tool_icon(tool))
+        b.setIconSize(QSize(18, 18))
+        b.setText(name)
         b.setToolTip(tip)
         b.setAccessibleName(name)
         b.setAutoRaise(True)
@@ -179,7 +186,9 @@ class SidebarWindow(QMainWindow):
         strip.setAccessibleName("Collapsed sidebar")
         box = QVBoxLayout(strip)
         box.setContentsMargins(4, 8, 4, 8)
-        self.expand_button = self._tool_button("⟨", "Expand the sidebar (F12)", "Expand")
+        self.expand_button = self._tool_button(
+            theme.Tool.COLLAPSE_LEFT, "Expand the sidebar (F12)", "Expand"
+        )
         self.expand_button.clicked.connect(lambda: self.set_collapsed(False))
         self.strip_call = QLabel()
         self.strip_call.setAccessibleName("Caller on screen")
@@ -240,7 +249,12 @@ class SidebarWindow(QMainWindow):
 
     def start_manual_call(self) -> None:
         active = self.calls.active
-        if not self.lookup.text().strip() and active is not None and active.is_lookup and active.number:
+        if (
+            not self.lookup.text().strip()
+            and active is not None
+            and active.is_lookup
+            and active.number
+        ):
             self.calls.manual_call(active.number)  # turn the lookup into a call
             return
         number = self._parsed_lookup()
@@ -345,8 +359,18 @@ class SidebarWindow(QMainWindow):
         rect.setTop(geo.top())
         rect.setHeight(geo.height())
         self.setGeometry(rect)
+        self._update_arrows()
         (self.expand_button if collapsed else self.lookup).setFocus()
         self.collapsed_changed.emit(collapsed)
+
+    def _update_arrows(self) -> None:
+        """Collapse points at the docked edge, expand away from it."""
+        right = self.desk.config.get("sidebar.dock") != "left"
+        toward, away = theme.Tool.COLLAPSE_RIGHT, theme.Tool.COLLAPSE_LEFT
+        if not right:
+            toward, away = away, toward
+        self.collapse_button.setIcon(theme.tool_icon(toward))
+        self.expand_button.setIcon(theme.tool_icon(away))
 
     def toggle_collapsed(self) -> None:
         self.set_collapsed(not self.collapsed)
@@ -384,6 +408,7 @@ class SidebarWindow(QMainWindow):
         side = str(self.desk.config.get("sidebar.dock"))
         if side != self._dock_side:
             self._dock_side = side
+            self._update_arrows()
             if self.isVisible():
                 self.dock()
 

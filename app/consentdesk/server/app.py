@@ -46,6 +46,7 @@ from consentdesk.core.model import (
     subject_from_json,
     to_jsonable,
 )
+from consentdesk.core.outbox import check_subject
 from consentdesk.core.review import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -54,7 +55,6 @@ from consentdesk.core.review import (
     Cursor,
     Forbidden,
     Page,
-    PageResult,
     ReadLogEntry,
     ReadLogFilter,
     ReviewFilter,
@@ -67,7 +67,7 @@ from consentdesk.core.scripts import Script, load_scripts
 from consentdesk.server import problems, wire
 from consentdesk.server.db import check_schema, make_engine
 from consentdesk.server.problems import PROBLEM_JSON, Problem
-from consentdesk.server.store import Store, check_number
+from consentdesk.server.store import Store
 
 log = logging.getLogger("consentdesk.server")
 access_log = logging.getLogger("consentdesk.server.access")
@@ -437,7 +437,7 @@ def create_app(
         viewer = viewer_of(creds)
         if number is not None:
             wire.check_text(number, "number")
-            check_number(number)
+            check_subject(number)
         found = store.requests(viewer, number=number, open_only=open, call_id=call_id_of(x_call_id))
         return ok(found)
 
@@ -451,6 +451,28 @@ def create_app(
         viewer = viewer_of(creds)
         wire.check_text(ref, "ref")
         return ok(store.request(viewer, reference=ref, call_id=call_id_of(x_call_id)))
+
+    @app.get(
+        "/v1/requests/{request_id}/events",
+        tags=["requests"],
+        summary="A request's creation and changes, in ledger order (a logged read)",
+        responses=schemas.answer(
+            "The records",
+            {
+                "type": "object",
+                "properties": {
+                    "created": schemas.ref(NewRequest),
+                    "changes": schemas.many(RequestChange),
+                },
+                "required": ["created", "changes"],
+            },
+            200,
+        ),
+    )
+    def request_events(request_id: uuid.UUID, creds: Creds, x_call_id: CallId = None) -> Response:
+        viewer = viewer_of(creds)
+        created, changes = store.request_events(viewer, request_id, call_id=call_id_of(x_call_id))
+        return ok({"created": created, "changes": changes})
 
     @app.get(
         "/v1/requests/{request_id}",
@@ -468,7 +490,18 @@ def create_app(
         "/v1/review/actions",
         tags=["review"],
         summary="Captured actions, newest first, numbers masked (leads and admins)",
-        responses=schemas.answer("One page", schemas.ref(PageResult), 200),
+        responses=schemas.answer(
+            "One page; pass `next` as `after` for the following one",
+            {
+                "type": "object",
+                "properties": {
+                    "rows": schemas.many(ActionRow),
+                    "next": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                },
+                "required": ["rows", "next"],
+            },
+            200,
+        ),
     )
     def review_actions(
         creds: Creds,

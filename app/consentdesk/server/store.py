@@ -33,16 +33,24 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from consentdesk.core import phone, rules
+from consentdesk.core import phone
 from consentdesk.core.backend import NotFound
 from consentdesk.core.catalogue import Catalogue
+from consentdesk.core.ledger import (
+    GENESIS,
+    KIND_CONSENT,
+    KIND_REQUEST,
+    RECENT_CLOSED,
+    canonical_json,
+    link_hash,
+)
+from consentdesk.core.ledger import KIND_REQUEST_CHANGE as KIND_CHANGE
 from consentdesk.core.model import (
     Channel,
     ConsentEvent,
     DomainError,
     Jurisdiction,
     NewRequest,
-    Notice,
     PrivacyRequest,
     Receipt,
     RequestChange,
@@ -54,10 +62,10 @@ from consentdesk.core.model import (
     new_request_from_json,
     privacy_request_from_json,
     request_change_from_json,
-    to_jsonable,
     utcnow,
 )
-from consentdesk.core.references import is_valid_reference, normalize_reference
+from consentdesk.core.outbox import check_consent, check_new_request, check_subject
+from consentdesk.core.references import normalize_reference
 from consentdesk.core.requests import check_change, fold_request
 from consentdesk.core.review import (
     ActionKind,
@@ -93,23 +101,8 @@ from consentdesk.server.db import (
 
 log = logging.getLogger("consentdesk.server.store")
 
-GENESIS = "0" * 64
-KIND_CONSENT = "consent"
-KIND_REQUEST = "request"
-KIND_CHANGE = "request-change"
 TOKEN_PREFIX = "cdt_"
 ALL_SUBJECTS = "*"  # read-log subject of a list that spans customers
-
-
-def canonical_json(obj: Any) -> str:
-    """The one canonical text of a record: sorted keys, no spaces, UTF-8."""
-    return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def link_hash(prev_hash: str, seq: int, kind: str, recorded_at: datetime, body: str) -> str:
-    """SHA-256 over the previous link and everything stored about this entry."""
-    material = f"{prev_hash}\n{seq}\n{kind}\n{_utc(recorded_at).isoformat()}\n{body}"
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 def hash_token(token: str) -> str:
@@ -119,19 +112,6 @@ def hash_token(token: str) -> str:
 def _utc(value: datetime) -> datetime:
     # SQLite hands timestamps back naive; they were written as UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def check_number(number: str) -> str:
-    """*number* must already be E.164 (the desk normalises what agents type)."""
-    if not number.startswith("+") or phone.normalize(number) != number:
-        raise DomainError("the subject must be an E.164 number such as +4915112345678")
-    return number
-
-
-def check_notice(notice: Notice) -> None:
-    actual = hashlib.sha256(notice.text.encode("utf-8")).hexdigest()
-    if actual != notice.sha256:
-        raise DomainError("the notice's sha256 is not the hash of its text")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,16 +203,17 @@ class Store:
     def capture(self, viewer: Viewer, event: ConsentEvent) -> tuple[Receipt, bool]:
         """Append a consent event; ``(receipt, created)``. A repeat gives the first receipt."""
         _check_agent(viewer, event.agent)
-        check_number(event.subject)
-        purpose = self.catalogue.check(event.purpose, event.channel)
-        if event.jurisdiction not in purpose.jurisdictions:
-            raise DomainError(f"purpose {purpose.id!r} does not apply under {event.jurisdiction}")
-        check_notice(event.notice)
         body = canonical_json(event)
+        # Repeats are answered before any other check, so a resend of a record
+        # made under an older catalogue still gets its receipt.
+        repeat = self._repeat(KIND_CONSENT, event.event_id, body)
+        if repeat is not None:
+            return repeat.receipt(duplicate=True), False
+        check_consent(event, self.catalogue)
         with write_transaction(self.engine) as conn:
             existing = _entry_by_event(conn, event.event_id)
             if existing is not None:
-                return _repeat(existing, KIND_CONSENT, body).receipt(duplicate=True), False
+                return _same(existing, KIND_CONSENT, body).receipt(duplicate=True), False
             if event.corrects is not None:
                 corrected = conn.execute(
                     select(entries.c.subject).where(
@@ -263,20 +244,16 @@ class Store:
 
     def create_request(self, viewer: Viewer, new: NewRequest) -> tuple[PrivacyRequest, bool]:
         _check_agent(viewer, new.agent)
-        check_number(new.subject)
-        if not is_valid_reference(new.reference) or normalize_reference(new.reference) != (
-            new.reference
-        ):
-            raise DomainError("the reference is not a valid request reference")
-        rules.check_offered(new.jurisdiction, new.type)
-        if new.notice is not None:
-            check_notice(new.notice)
         body = canonical_json(new)
+        if self._repeat(KIND_REQUEST, new.event_id, body) is not None:
+            with self.engine.connect() as conn:
+                return _request_state(conn, new.request_id), False
+        check_new_request(new)
         state = fold_request(new, [])
         with write_transaction(self.engine) as conn:
             existing = _entry_by_event(conn, new.event_id)
             if existing is not None:
-                _repeat(existing, KIND_REQUEST, body)
+                _same(existing, KIND_REQUEST, body)
                 return _request_state(conn, new.request_id), False
             clash = conn.execute(
                 select(requests.c.request_id).where(
@@ -324,10 +301,13 @@ class Store:
     def change_request(self, viewer: Viewer, change: RequestChange) -> tuple[PrivacyRequest, bool]:
         _check_agent(viewer, change.agent)
         body = canonical_json(change)
+        if self._repeat(KIND_CHANGE, change.event_id, body) is not None:
+            with self.engine.connect() as conn:
+                return _request_state(conn, change.request_id), False
         with write_transaction(self.engine) as conn:
             existing = _entry_by_event(conn, change.event_id)
             if existing is not None:
-                _repeat(existing, KIND_CHANGE, body)
+                _same(existing, KIND_CHANGE, body)
                 return _request_state(conn, change.request_id), False
             created, changes = _request_events(conn, change.request_id)
             current = fold_request(created, changes)
@@ -363,10 +343,16 @@ class Store:
             )
         return state, True
 
+    def _repeat(self, kind: str, event_id: uuid.UUID, body: str) -> Entry | None:
+        """The entry already recorded under *event_id* (409 if its content differs)."""
+        with self.engine.connect() as conn:
+            existing = _entry_by_event(conn, event_id)
+        return _same(existing, kind, body) if existing is not None else None
+
     # --- reads (each logged) ----------------------------------------------------
 
     def status(self, viewer: Viewer, number: str, *, call_id: str | None) -> SubjectStatus:
-        check_number(number)
+        check_subject(number)
         with self.engine.begin() as conn:
             _log_read(conn, viewer, number, ReadKind.STATUS, call_id)
             events = _consent_events(conn, number)
@@ -377,11 +363,13 @@ class Store:
             if profile is not None
             else Subject(number)
         )
-        cells = current_status(events, self.catalogue, utcnow())
-        return SubjectStatus(subject=subject, cells=cells, requests=tuple(reqs))
+        now = utcnow()
+        cells = current_status(events, self.catalogue, now)
+        recent = [r for r in reqs if r.is_open or now - r.updated_at <= RECENT_CLOSED]
+        return SubjectStatus(subject=subject, cells=cells, requests=tuple(recent))
 
     def history(self, viewer: Viewer, number: str, *, call_id: str | None) -> list[ConsentEvent]:
-        check_number(number)
+        check_subject(number)
         with self.engine.begin() as conn:
             _log_read(conn, viewer, number, ReadKind.DETAIL, call_id)
             return _consent_events(conn, number)
@@ -391,7 +379,7 @@ class Store:
     ) -> list[PrivacyRequest]:
         conditions = []
         if number is not None:
-            conditions.append(requests.c.subject == check_number(number))
+            conditions.append(requests.c.subject == check_subject(number))
         if open_only:
             conditions.append(requests.c.is_open.is_(True))
         with self.engine.begin() as conn:
@@ -419,10 +407,19 @@ class Store:
             _log_read(conn, viewer, row.subject, ReadKind.STATUS, call_id)
         return privacy_request_from_json(json.loads(row.state))
 
+    def request_events(
+        self, viewer: Viewer, request_id: uuid.UUID, *, call_id: str | None
+    ) -> tuple[NewRequest, list[RequestChange]]:
+        """A request's creation and changes in ledger order (a logged read)."""
+        with self.engine.begin() as conn:
+            created, changes = _request_events(conn, request_id)
+            _log_read(conn, viewer, created.subject, ReadKind.STATUS, call_id)
+        return created, changes
+
     # --- reference data ---------------------------------------------------------
 
     def save_profile(self, viewer: Viewer, subject: Subject) -> Subject:
-        check_number(subject.number)
+        check_subject(subject.number)
         values = {
             "customer_ref": subject.customer_ref,
             "display_name": subject.display_name,
@@ -526,23 +523,15 @@ class Store:
         """Walk the chain from the first entry; report the first broken link."""
         prev = GENESIS
         expected_seq = 1
-        query = select(
-            entries.c.seq,
-            entries.c.kind,
-            entries.c.recorded_at,
-            entries.c.body,
-            entries.c.prev_hash,
-            entries.c.hash,
-        ).order_by(entries.c.seq)
+        query = select(entries.c.seq, entries.c.body, entries.c.prev_hash, entries.c.hash).order_by(
+            entries.c.seq
+        )
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=2000).execute(query)
             for r in result:
                 if r.seq != expected_seq:
                     return _broken(expected_seq - 1, r.seq, f"entry {expected_seq} is missing")
-                if (
-                    r.prev_hash != prev
-                    or link_hash(prev, r.seq, r.kind, r.recorded_at, r.body) != r.hash
-                ):
+                if r.prev_hash != prev or link_hash(prev, r.body) != r.hash:
                     return _broken(
                         expected_seq - 1, r.seq, f"entry {r.seq} does not match its hash"
                     )
@@ -582,7 +571,7 @@ def _entry_by_event(conn: Connection, event_id: uuid.UUID) -> Entry | None:
     return Entry(*row) if row is not None else None
 
 
-def _repeat(existing: Entry, kind: str, body: str) -> Entry:
+def _same(existing: Entry, kind: str, body: str) -> Entry:
     if existing.kind != kind or existing.body != body:
         raise problems.conflict(
             "this event id is already recorded with different content",
@@ -607,7 +596,7 @@ def _append(
     ).first()
     seq, prev = (head.seq + 1, head.hash) if head is not None else (1, GENESIS)
     recorded_at = utcnow()
-    digest = link_hash(prev, seq, kind, recorded_at, body)
+    digest = link_hash(prev, body)
     conn.execute(
         insert(entries).values(
             seq=seq,
@@ -641,7 +630,7 @@ def _requests_where(conn: Connection, condition: Any) -> list[PrivacyRequest]:
         select(requests.c.state).where(condition).order_by(requests.c.due, requests.c.updated_seq)
     )
     out = [privacy_request_from_json(json.loads(r.state)) for r in rows]
-    out.sort(key=lambda r: (r.due, r.created_at))
+    out.sort(key=lambda r: (r.due, r.received, r.reference))  # as the embedded ledger
     return out
 
 

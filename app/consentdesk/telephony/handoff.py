@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import getpass
 import hashlib
 import json
@@ -107,6 +108,48 @@ class InstancePaths:
     def launch_marker(self) -> Path:
         return self.runtime_dir / f"launch-{self.key}"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.runtime_dir / f"instance-{self.key}.lock"
+
+
+class InstanceLock:
+    """An OS file lock held for the sidebar's lifetime; a crash releases it.
+
+    Qt's ``listen`` with socket options renames its socket over any existing
+    one, so it cannot tell a live instance from a stale socket by itself; the
+    lock makes "who owns the name" race-free.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False if another process holds it."""
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing drops the lock
+
 
 # --- wire format -----------------------------------------------------------------
 
@@ -169,30 +212,52 @@ class FrameReader:
 # --- client (POSIX; Windows uses gui.ipc's QLocalSocket client) --------------------
 
 
-def send_message(paths: InstancePaths, message: dict[str, Any], *, timeout_ms: int) -> bool:
-    """Deliver *message* to the running sidebar; True once it acknowledged it."""
+class Delivery(enum.Enum):
+    """How far a hand-off got."""
+
+    ACKED = "acked"  # the sidebar confirmed it
+    SENT = "sent"  # a sidebar accepted the connection and has the bytes, but is busy
+    UNREACHABLE = "unreachable"  # no sidebar listens
+
+    @property
+    def delivered(self) -> bool:
+        # A connected sidebar reads what was written even if it answers late;
+        # spooling it as well would pop the call twice.
+        return self is not Delivery.UNREACHABLE
+
+
+def send_message(paths: InstancePaths, message: dict[str, Any], *, timeout_ms: int) -> Delivery:
+    """Deliver *message* to the running sidebar over its POSIX socket."""
     frame = encode_message(message)
     deadline = time.monotonic() + timeout_ms / 1000
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
             sock.settimeout(timeout_ms / 1000)
             sock.connect(paths.server_name)
+        except OSError:
+            return Delivery.UNREACHABLE
+        try:
             sock.sendall(frame)
-            reader = FrameReader()
+        except OSError:
+            return Delivery.UNREACHABLE  # it went away mid-write: treat as absent
+        reader = FrameReader()
+        try:
             while True:
                 sock.settimeout(max(deadline - time.monotonic(), 0.001))
                 chunk = sock.recv(4096)
                 if not chunk:
-                    return False
+                    return Delivery.SENT
                 for body in reader.feed(chunk):
                     reply = json.loads(body.decode("utf-8"))
-                    return isinstance(reply, dict) and reply.get("ok") is True
-    except (OSError, HandoffError, ValueError, RecursionError):
-        return False
+                    ok = isinstance(reply, dict) and reply.get("ok") is True
+                    return Delivery.ACKED if ok else Delivery.UNREACHABLE
+        except (OSError, HandoffError, ValueError, RecursionError):
+            return Delivery.SENT
 
 
 def send_to_running(paths: InstancePaths, event: CallEvent, *, timeout_ms: int = 150) -> bool:
-    return send_message(paths, call_message(event), timeout_ms=timeout_ms)
+    """True if the running sidebar has *event* (see :attr:`Delivery.delivered`)."""
+    return send_message(paths, call_message(event), timeout_ms=timeout_ms).delivered
 
 
 # --- spool --------------------------------------------------------------------------

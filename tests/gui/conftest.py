@@ -1,0 +1,55 @@
+"""Sidebar test fixtures: a real embedded ledger in tmp_path and the real window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+from sidebar_support import AGENT, AGENT_NAME
+
+from consentdesk.cli.common import Context
+from consentdesk.core.backend import Backend
+from consentdesk.core.config import Config
+from consentdesk.gui.app import create_app
+from consentdesk.gui.main import Sidebar, build_sidebar
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    cfg = Config.load(user_file=tmp_path / "config.toml", site_files=[])
+    cfg.set("general.agent", AGENT)
+    cfg.set("general.agent_name", AGENT_NAME)
+    cfg.set("general.languages", ["en", "de"])
+    cfg.set("sidebar.clear_after_seconds", 1)
+    return cfg
+
+
+@pytest.fixture
+def ctx(config: Config, data_dir: Path) -> Context:
+    return Context(config=config, data_dir=data_dir)
+
+
+@pytest.fixture
+def make_sidebar(qtbot: QtBot, ctx: Context) -> Iterator[Callable[..., Sidebar]]:
+    """Build, show and (at teardown) shut down sidebars on the test's ledger."""
+    create_app()
+    made: list[Sidebar] = []
+
+    def make(
+        *, open_backend: Callable[[], Backend] | None = None, wait_ready: bool = True
+    ) -> Sidebar:
+        sidebar = build_sidebar(ctx, open_backend=open_backend)
+        made.append(sidebar)
+        with qtbot.waitExposed(sidebar.window):
+            sidebar.window.show()
+        if wait_ready:
+            with qtbot.waitSignal(sidebar.desk.ready, timeout=10_000):
+                sidebar.desk.load()
+        return sidebar
+
+    yield make
+    for sidebar in made:
+        sidebar.shutdown()
+        sidebar.window.deleteLater()

@@ -1,0 +1,188 @@
+"""The sidebar's item models: Qt's model tester, named roles and what they say."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.modeltest import ModelTester
+from sidebar_support import NUMBER, ledger
+
+from consentdesk.core.catalogue import Catalogue, load_catalogue
+from consentdesk.core.demo import seed
+from consentdesk.core.model import (
+    Channel,
+    CollectionMethod,
+    ConsentEvent,
+    ConsentState,
+    PrivacyRequest,
+    RequestStatus,
+    SubjectStatus,
+)
+from consentdesk.gui.models import (
+    URGENCY_CLOSED,
+    URGENCY_OPEN,
+    URGENCY_OVERDUE,
+    URGENCY_SOON,
+    ApplicableRole,
+    ChannelRole,
+    ConsentGridModel,
+    CorrectedRole,
+    CorrectionRole,
+    DaysLeftRole,
+    EventRole,
+    HistoryModel,
+    MethodRole,
+    PurposeRole,
+    ReferenceRole,
+    RequestRole,
+    RequestsModel,
+    StateRole,
+    UrgencyRole,
+)
+
+
+Demo = tuple[Catalogue, SubjectStatus, list[ConsentEvent]]
+
+
+@pytest.fixture(autouse=True)
+def _gui(qapp: QApplication) -> None:
+    """Icons and brushes need a QApplication."""
+
+
+@pytest.fixture
+def demo(data_dir: Path) -> Demo:
+    with ledger(data_dir) as led:
+        seed(led)
+        return led.catalogue(), led.status(NUMBER), list(led.history(NUMBER))
+
+
+def test_consent_grid_model(qtmodeltester: ModelTester, demo: Demo) -> None:
+    catalogue, status, _ = demo
+    model = ConsentGridModel()
+    qtmodeltester.check(model)
+    model.set_status(catalogue, status.cells)
+    qtmodeltester.check(model)
+    assert model.rowCount() == len(catalogue)
+    assert model.columnCount() == len(catalogue.channels())
+    for row, purpose in enumerate(catalogue):
+        assert model.headerData(row, Qt.Orientation.Vertical) == purpose.title
+        for column, channel in enumerate(catalogue.channels()):
+            index = model.index(row, column)
+            assert index.data(PurposeRole) == purpose.id
+            assert index.data(ChannelRole) == channel
+            applicable = channel in purpose.channels
+            assert index.data(ApplicableRole) == applicable
+            assert bool(index.flags() & Qt.ItemFlag.ItemIsSelectable) == applicable
+            if not applicable:
+                assert index.data(StateRole) is None
+                continue
+            cell = status.cell(purpose.id, channel)
+            assert index.data(StateRole) == cell.state
+            assert index.data(EventRole) == cell.event
+            text = index.data(Qt.ItemDataRole.AccessibleTextRole)
+            assert purpose.title in text
+            if cell.event is not None:
+                assert index.data(MethodRole) == cell.event.method
+                assert cell.event.notice.script_id in text
+    # The demo caller's consent by email was withdrawn; the corrected partner consent
+    # shows the corrected answer.
+    assert model.index_for("marketing-offers", Channel.EMAIL).data(StateRole) == (
+        ConsentState.WITHDRAWN
+    )
+    assert model.index_for("partner-offers", Channel.PHONE).data(StateRole) == (
+        ConsentState.REFUSED
+    )
+    given = model.index_for("marketing-offers", Channel.PHONE)
+    assert given.data(MethodRole) == CollectionMethod.VERBAL_CALL
+    assert given.data(Qt.ItemDataRole.DisplayRole).startswith("Given\n")
+    model.clear()
+    qtmodeltester.check(model)
+    assert model.rowCount() == 0
+
+
+def _with(request: PrivacyRequest, **changes: Any) -> PrivacyRequest:
+    return dataclasses.replace(request, **changes)
+
+
+def test_requests_model_marks_overdue_and_due_soon(
+    qtmodeltester: ModelTester,
+    demo: Demo,
+) -> None:
+    _, status, _ = demo
+    (base,) = [r for r in status.requests if r.is_open]
+    today = date(2025, 6, 10)
+    rows = [
+        _with(base, reference="RQ-OVER", due=today - timedelta(days=3)),
+        _with(base, reference="RQ-SOON", due=today + timedelta(days=3)),
+        _with(base, reference="RQ-LATER", due=today + timedelta(days=20)),
+        _with(base, reference="RQ-DONE", due=today - timedelta(days=9), status=RequestStatus.COMPLETED),
+    ]
+    model = RequestsModel()
+    qtmodeltester.check(model)
+    model.set_requests(list(reversed(rows)), today=today)
+    qtmodeltester.check(model)
+    got = [
+        (
+            model.index(r).data(ReferenceRole),
+            model.index(r).data(UrgencyRole),
+            model.index(r).data(DaysLeftRole),
+        )
+        for r in range(model.rowCount())
+    ]
+    assert got == [
+        ("RQ-OVER", URGENCY_OVERDUE, -3),
+        ("RQ-SOON", URGENCY_SOON, 3),
+        ("RQ-LATER", URGENCY_OPEN, 20),
+        ("RQ-DONE", URGENCY_CLOSED, -9),
+    ]
+    overdue = model.index(0)
+    assert "OVERDUE by 3 days" in overdue.data(Qt.ItemDataRole.DisplayRole)
+    assert "Overdue" in overdue.data(Qt.ItemDataRole.AccessibleTextRole)
+    assert overdue.data(Qt.ItemDataRole.BackgroundRole) is not None
+    assert model.index(2).data(Qt.ItemDataRole.BackgroundRole) is None
+    assert "3 days left" in model.index(1).data(Qt.ItemDataRole.DisplayRole)
+    assert model.index(0).data(RequestRole).reference == "RQ-OVER"
+
+
+def test_history_model_marks_corrections(
+    qtmodeltester: ModelTester,
+    demo: Demo,
+) -> None:
+    _, _, history = demo
+    partner = [e for e in history if e.purpose == "partner-offers"]
+    model = HistoryModel()
+    qtmodeltester.check(model)
+    model.set_events(partner)
+    qtmodeltester.check(model)
+    assert model.rowCount() == 2
+    newest, oldest = model.index(0), model.index(1)
+    assert newest.data(CorrectionRole) is True
+    assert newest.data(StateRole) == ConsentState.REFUSED
+    assert oldest.data(CorrectedRole) is True
+    assert oldest.data(Qt.ItemDataRole.FontRole).strikeOut()
+    assert "(corrected)" in oldest.data(Qt.ItemDataRole.DisplayRole)
+    assert newest.data(Qt.ItemDataRole.DisplayRole).startswith("Correction:")
+    assert model.row_of(partner[0].event_id) == 1
+    assert oldest.data(EventRole) == partner[0]
+
+
+def test_grid_model_on_the_shipped_catalogue_without_history(
+    qtmodeltester: ModelTester,
+) -> None:
+    catalogue = load_catalogue()
+    model = ConsentGridModel()
+    model.set_status(catalogue, ())
+    qtmodeltester.check(model)
+    states = {
+        model.index(r, c).data(StateRole)
+        for r in range(model.rowCount())
+        for c in range(model.columnCount())
+        if model.index(r, c).data(ApplicableRole)
+    }
+    assert states == {ConsentState.UNKNOWN}
