@@ -37,19 +37,8 @@ Consent and privacy-request sidebar for contact-center agents
  softphone and records consents, withdrawals and requests after a scripted
  disclosure. Softphones pop callers via consentdesk://call?number=... or the
  `consentdesk call NUMBER` command."""
-# PyInstaller bundles most libraries; these it leaves to the system (the GL/EGL and
-# X/Wayland client stack must match the machine's drivers and display server).
-# libfontconfig1 brings /etc/fonts and a font. tests/packaging checks every library
-# the bundle links but does not carry is provided by one of these.
-DEB_DEPENDS = (
-    "libegl1",
-    "libgl1",
-    "libxcb1",
-    "libwayland-client0",
-    "libwayland-cursor0",
-    "libwayland-egl1",
-    "libfontconfig1",
-)
+# Depends is computed: the packages that own the libraries the bundle links but does
+# not carry (the spec leaves the desktop's own libraries to the system).
 DEB_RECOMMENDS = ("desktop-file-utils", "hicolor-icon-theme", "xdg-utils", "gnome-keyring | kwalletmanager")
 
 POSTINST = """\
@@ -179,6 +168,37 @@ def external_sonames(app: Path) -> set[str]:
     return needed - carried
 
 
+def owning_packages(sonames: set[str]) -> dict[str, set[str]]:
+    """Installed Debian packages owning each library file (empty set: not installed)."""
+    result = subprocess.run(
+        ["dpkg", "-S", *(f"*/{name}" for name in sorted(sonames))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    owners: dict[str, set[str]] = {name: set() for name in sonames}
+    for line in result.stdout.splitlines():
+        packages, _, path = line.partition(": ")
+        name = Path(path.strip()).name
+        if name in owners and not packages.startswith("diversion"):
+            owners[name].update(p.strip().split(":")[0] for p in packages.split(","))
+    return owners
+
+
+def system_depends(app: Path) -> list[str]:
+    """The Depends field: owners of the libraries left to the system, libc6 versioned."""
+    owners = owning_packages(external_sonames(app))
+    missing = sorted(name for name, packages in owners.items() if not packages)
+    if missing:
+        raise BuildError(
+            "the bundle links libraries this build machine does not have: "
+            + ", ".join(missing)
+            + " (install their packages, then build again)"
+        )
+    packages = set().union(*owners.values()) - {"libc6"}
+    return [f"libc6 (>= {glibc_floor(app)})", *sorted(packages)]
+
+
 def _is_elf(path: Path) -> bool:
     with path.open("rb") as fh:
         return fh.read(4) == b"\x7fELF"
@@ -211,7 +231,7 @@ def build_deb(app: Path, dist: Path) -> Path:
 
         control = root / "DEBIAN"
         control.mkdir()
-        depends = [f"libc6 (>= {glibc_floor(app)})", *DEB_DEPENDS]
+        depends = system_depends(app)
         installed_kb = (tree_size(root) + 1023) // 1024
         fields = {
             "Package": DEB_NAME,

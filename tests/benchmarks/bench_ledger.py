@@ -163,7 +163,10 @@ def test_ledger_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (ARTIFACTS / "bench_ledger.json").write_text(json.dumps(results, indent=2) + "\n")
     with capsys.disabled():
         print()
-        print(f"ledger benchmark ({results['events']:,} events; subject with {HEAVY_EVENTS:,})")
+        print(
+            f"ledger benchmark ({results['events']:,} events; subject with {HEAVY_EVENTS:,};"
+            f" load average {results['load_average_1m']})"
+        )
         for key in ("status_first_ms", "history_heavy_ms"):
             print(f"  {key:<20} {results[key]:8.2f} ms")
         for key in ("status_heavy", "status_ordinary", "capture_durable"):
@@ -215,6 +218,8 @@ def _measure(led: EmbeddedLedger, catalogue: Catalogue) -> dict[str, object]:
 
     return {
         "events": events,
+        # Other work on the machine shows up in the tails: keep it next to the figures.
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "status_first_ms": round(status_first * 1000, 3),
         "history_heavy_ms": round(history_heavy * 1000, 3),
         "status_heavy": _ms(heavy),

@@ -275,3 +275,18 @@ def test_ledger_verify_names_the_first_broken_link(cli: Run, seeded: Path) -> No
     assert result.stdout.startswith("BROKEN: entry 3: ")
     assert "2 entries before it verified" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_ledger_verify_names_a_stray_index_row(cli: Run, seeded: Path) -> None:
+    raw = sqlite3.connect(seeded / FILE_NAME)
+    try:
+        raw.execute(
+            "INSERT INTO consent_index (subject, seq, purpose, channel, state, event_id)"
+            " VALUES ('+4915112345678', 999, 'marketing-offers', 'phone', 'given', 'forged')"
+        )
+        raw.commit()
+    finally:
+        raw.close()
+    result = cli("ledger", "verify")
+    assert result.returncode == 1
+    assert re.fullmatch(r"BROKEN: consent index .*\(\d+ entries verified\)\n", result.stdout)

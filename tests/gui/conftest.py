@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 from sidebar_support import AGENT, AGENT_NAME
 
@@ -14,6 +15,7 @@ from consentdesk.core.backend import Backend
 from consentdesk.core.config import Config
 from consentdesk.gui.app import create_app
 from consentdesk.gui.main import Sidebar, build_sidebar
+from consentdesk.gui.window import GEOMETRY_KEY
 
 
 @pytest.fixture
@@ -35,6 +37,7 @@ def ctx(config: Config, data_dir: Path) -> Context:
 def make_sidebar(qtbot: QtBot, ctx: Context) -> Iterator[Callable[..., Sidebar]]:
     """Build, show and (at teardown) shut down sidebars on the test's ledger."""
     create_app()
+    QSettings().remove(GEOMETRY_KEY)  # each test starts docked, not where the last one left
     made: list[Sidebar] = []
 
     def make(

@@ -266,9 +266,7 @@ def test_withdraw_all_marketing_from_the_menu(
             return
         action = next(a for a in menu.actions() if a.text().startswith("All marketing"))
         chosen.append(action.text())
-        qtbot.mouseClick(
-            menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center()
-        )
+        qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
 
     QTimer.singleShot(0, pick_marketing)
     click(qtbot, panel.withdraw_button, _menu_arrow_pos(panel.withdraw_button))  # click 1
@@ -413,9 +411,11 @@ def test_agent_id_is_asked_once_when_config_has_none(
     assert flow.pairs() == [("marketing-offers", Channel.SMS)]
     assert config.user_file is not None
     qtbot.waitUntil(
-        lambda: config.user_file is not None
-        and config.user_file.exists()
-        and 'agent = "n.new"' in config.user_file.read_text(),
+        lambda: (
+            config.user_file is not None
+            and config.user_file.exists()
+            and 'agent = "n.new"' in config.user_file.read_text()
+        ),
         timeout=5000,
     )
     click(qtbot, flow.read_aloud)
@@ -442,7 +442,9 @@ def test_capture_during_a_softphone_call_carries_its_call_id(
     assert isinstance(flow, ConsentFlow)
     qtbot.keyClick(flow.read_aloud, Qt.Key.Key_Space)
     assert flow.read_aloud.isChecked()
-    wait_captured(qtbot, sidebar, lambda: qtbot.keyClick(flow, Qt.Key.Key_A, Qt.KeyboardModifier.AltModifier))
+    wait_captured(
+        qtbot, sidebar, lambda: qtbot.keyClick(flow, Qt.Key.Key_A, Qt.KeyboardModifier.AltModifier)
+    )
     with ledger(data_dir) as led:
         (event,) = list(led.history(NUMBER))
     assert event.call_id == "a84b4c76e66710@pc33"
@@ -498,9 +500,7 @@ def test_script_language_follows_the_customer(
     assert "{{" not in flow.script_view.rendered.text
 
 
-def test_checkboxes_in_flows_have_accessible_names(
-    qtbot: QtBot, make_sidebar: MakeSidebar
-) -> None:
+def test_checkboxes_in_flows_have_accessible_names(qtbot: QtBot, make_sidebar: MakeSidebar) -> None:
     sidebar = make_sidebar()
     open_caller_by_typing(qtbot, sidebar)
     panel = sidebar.window.panel

@@ -121,7 +121,9 @@ def test_requests_model_marks_overdue_and_due_soon(
         _with(base, reference="RQ-OVER", due=today - timedelta(days=3)),
         _with(base, reference="RQ-SOON", due=today + timedelta(days=3)),
         _with(base, reference="RQ-LATER", due=today + timedelta(days=20)),
-        _with(base, reference="RQ-DONE", due=today - timedelta(days=9), status=RequestStatus.COMPLETED),
+        _with(
+            base, reference="RQ-DONE", due=today - timedelta(days=9), status=RequestStatus.COMPLETED
+        ),
     ]
     model = RequestsModel()
     qtmodeltester.check(model)

@@ -54,9 +54,7 @@ def test_backend_runs_on_the_worker_and_answers_on_the_gui_thread(
     assert task.done and task.ok and task.result == results[0]
 
 
-def test_jobs_run_in_order_and_the_backend_is_opened_once(
-    qtbot: QtBot, runner: TaskRunner
-) -> None:
+def test_jobs_run_in_order_and_the_backend_is_opened_once(qtbot: QtBot, runner: TaskRunner) -> None:
     order: list[int] = []
     for i in range(20):
         runner.call(lambda _b, i=i: i, on_success=order.append)

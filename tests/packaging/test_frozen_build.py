@@ -47,9 +47,13 @@ def test_frozen_app_carries_its_resources(frozen_app: Path) -> None:
 def test_frozen_app_links_only_libraries_it_carries_or_the_system_has(
     frozen_app: Path, builder: ModuleType
 ) -> None:
+    # The bootloader puts _internal on the library path; ldd should see the same.
+    env = {"LD_LIBRARY_PATH": str(frozen_app / "_internal")}
     missing = set()
     for path in builder.elf_files(frozen_app):
-        out = subprocess.run(["ldd", str(path)], capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            ["ldd", str(path)], capture_output=True, text=True, check=False, env=env
+        ).stdout
         missing.update(line.split()[0] for line in out.splitlines() if "not found" in line)
     assert missing == set()
 
@@ -129,6 +133,18 @@ def test_deb_depends_cover_every_library_the_bundle_leaves_to_the_system(
     frozen_app: Path, deb_file: Path, builder: ModuleType
 ) -> None:
     depends = {d.split()[0] for d in deb_field(deb_file, "Depends").split(", ")}
+    # What Qt's xcb and Wayland platforms, fonts and D-Bus need on any desktop.
+    assert {
+        "libc6",
+        "libgl1",
+        "libegl1",
+        "libfontconfig1",
+        "libglib2.0-0",
+        "libdbus-1-3",
+        "libxcb-cursor0",
+        "libxkbcommon-x11-0",
+        "libwayland-client0",
+    } <= depends
     uncovered = {}
     for soname in sorted(builder.external_sonames(frozen_app)):
         owners = subprocess.run(

@@ -353,8 +353,13 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
     if result.ok:
         print(f"OK: {result.count} events verified")
         return 0
-    where = f"entry {result.first_bad_seq}" if result.first_bad_seq is not None else "ledger"
-    print(f"BROKEN: {where}: {result.reason} ({result.count} entries before it verified)")
+    if result.first_bad_seq is None:
+        print(f"BROKEN: {result.reason} ({result.count} entries verified)")
+    else:
+        print(
+            f"BROKEN: entry {result.first_bad_seq}: {result.reason} "
+            f"({result.count} entries before it verified)"
+        )
     return 1
 
 

@@ -285,6 +285,8 @@ class HttpBackend:
                 snap.status, snap.sent_since = server, []
                 snap.history = None
             since: list[OutboxItem] = []
+            if self._cached_catalogue() is None:
+                self.catalogue()  # needed to merge waiting captures when offline later
         except Unavailable:
             with self._lock:
                 snap = self._snapshots.get(number) or _Snapshot()
@@ -396,6 +398,7 @@ class HttpBackend:
     def create_request(self, request: NewRequest) -> PrivacyRequest:
         self._check_identity(request.agent)
         check_new_request(request)
+        self._check_reference_free(request)
         self.outbox.add(
             ItemKind.REQUEST,
             request.event_id,
@@ -406,6 +409,21 @@ class HttpBackend:
         )
         self._wake.set()
         return self._local_request(request)
+
+    def _check_reference_free(self, request: NewRequest) -> None:
+        """A reference names one request (the server checks again when it syncs)."""
+        for item in self.outbox.pending_of_kind(ItemKind.REQUEST):
+            other = _record(item)
+            if isinstance(other, NewRequest) and other.reference == request.reference:
+                if other.request_id != request.request_id:
+                    raise DomainError(f"reference {request.reference} is already in use")
+                return
+        try:
+            data = self._json("GET", f"/v1/requests/by-reference/{quote(request.reference)}")
+        except (NotFound, Unavailable):
+            return
+        if data.get("request_id") != str(request.request_id):
+            raise DomainError(f"reference {request.reference} is already in use")
 
     def update_request(self, change: RequestChange) -> PrivacyRequest:
         self._check_identity(change.agent)

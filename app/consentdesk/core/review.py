@@ -232,6 +232,10 @@ class ReviewFilter:
         if self.since and self.until and self.since >= self.until:
             raise DomainError("the date range ends before it starts")
         object.__setattr__(self, "kinds", tuple(sorted({ActionKind(k) for k in self.kinds})))
+        if self.channel is not None:
+            object.__setattr__(self, "channel", Channel(self.channel))
+        if self.jurisdiction is not None:
+            object.__setattr__(self, "jurisdiction", Jurisdiction(self.jurisdiction))
 
     def scoped(self, viewer: Viewer) -> ReviewFilter:
         """This filter as *viewer* may run it: a lead only ever sees their own team."""

@@ -18,6 +18,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractItemView,
     QFrame,
     QHBoxLayout,
@@ -96,10 +97,16 @@ class ConsentGrid(QTableView):
         self.setWordWrap(True)
         self.setShowGrid(True)
         self.setTabKeyNavigation(False)
+        self.setCornerButtonEnabled(False)
+        corner = self.findChild(QAbstractButton, "qt_tableview_cornerbutton")
+        if corner is not None:
+            corner.setAccessibleName("Consent grid corner")
         hh = self.horizontalHeader()
+        hh.setAccessibleName("Channels")
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         hh.setFont(scaled_font_for(hh.font(), 0.85))
         vh = self.verticalHeader()
+        vh.setAccessibleName("Purposes")
         vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vh.setDefaultAlignment(
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap

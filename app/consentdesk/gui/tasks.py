@@ -97,14 +97,17 @@ class _Worker(QObject):
             self._backend = self._open_backend()
         return self._backend
 
-    @Slot()
-    def close(self) -> None:
+    @Slot(QThread)
+    def close(self, home: QThread) -> None:
         backend, self._backend = self._backend, None
         if backend is not None:
             try:
                 backend.close()
             except Exception:
                 log.exception("closing the backend failed")
+        # Hand this object back to the GUI thread before the worker thread ends,
+        # so it is never deleted while it belongs to a finished thread.
+        self.moveToThread(home)
         self.closed.emit()
 
 
@@ -117,7 +120,7 @@ class TaskRunner(QObject):
 
     busy_changed = Signal(bool)
     _submit = Signal(int, object)
-    _close = Signal()
+    _close = Signal(QThread)
 
     def __init__(
         self,
@@ -210,7 +213,7 @@ class TaskRunner(QObject):
         if not self._running:
             return
         self._running = False
-        self._close.emit()
+        self._close.emit(self.thread())
         self._thread.quit()
         if not self._thread.wait(timeout_ms):
             # A job is stuck (e.g. a slow network); destroying a running QThread

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -166,6 +166,7 @@ class SidebarWindow(QMainWindow):
         self.lookup.setClearButtonEnabled(True)
         self.lookup.returnPressed.connect(self.look_up)
         self.lookup.textEdited.connect(lambda _t: self.lookup_error.hide())
+        self.lookup.textChanged.connect(self._name_clear_button)
         self.lookup_button = QPushButton("Look up")
         self.lookup_button.setToolTip("Show this customer without a call (Enter)")
         self.lookup_button.setAccessibleName("Look up")
@@ -180,6 +181,13 @@ class SidebarWindow(QMainWindow):
         row.addWidget(self.lookup_button)
         row.addWidget(self.manual_button)
         return row
+
+    def _name_clear_button(self) -> None:
+        # Qt makes the line edit's clear button on demand, without a name.
+        for button in self.lookup.findChildren(QToolButton):
+            if not button.accessibleName():
+                button.setAccessibleName("Clear the number")
+                button.setToolTip("Clear the number")
 
     def _build_strip(self) -> QWidget:
         strip = QWidget()
@@ -336,12 +344,21 @@ class SidebarWindow(QMainWindow):
             self.desk.apply_settings([("sidebar.always_on_top", on)])
 
     def dock_rect(self, *, width: int | None = None) -> QRect:
-        """Full height at the configured screen edge."""
+        """The window's client rect so that its frame fills the docked edge, full height."""
         screen = self.screen() or QGuiApplication.primaryScreen()
         area = screen.availableGeometry()
-        w = min(width or SIDEBAR_WIDTH, area.width())
-        x = area.left() if self.desk.config.get("sidebar.dock") == "left" else area.right() - w + 1
-        return QRect(x, area.top(), w, area.height())
+        frame, inner = self.frameGeometry(), self.geometry()
+        left, top = inner.left() - frame.left(), inner.top() - frame.top()
+        right, bottom = frame.right() - inner.right(), frame.bottom() - inner.bottom()
+        outer_width = min((width or SIDEBAR_WIDTH) + left + right, area.width())
+        x = (
+            area.left()
+            if self.desk.config.get("sidebar.dock") == "left"
+            else (area.right() - outer_width + 1)
+        )
+        return QRect(
+            x + left, area.top() + top, outer_width - left - right, area.height() - top - bottom
+        )
 
     def dock(self) -> None:
         self.setGeometry(self.dock_rect(width=STRIP_WIDTH if self.collapsed else SIDEBAR_WIDTH))
@@ -379,14 +396,27 @@ class SidebarWindow(QMainWindow):
         if not self._placed:
             self._placed = True
             saved = QSettings().value(GEOMETRY_KEY)
-            if not (isinstance(saved, QByteArray) and self.restoreGeometry(saved)):
+            if isinstance(saved, QRect) and self._on_a_screen(saved):
+                self.setGeometry(saved)
+            else:
                 self.dock()
+                # The frame's size is known only once the window is up: fit again then.
+                QTimer.singleShot(0, self.dock)
         super().showEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.collapsed:
-            QSettings().setValue(GEOMETRY_KEY, self.saveGeometry())
+            QSettings().setValue(GEOMETRY_KEY, self.geometry())
         super().closeEvent(event)
+
+    @staticmethod
+    def _on_a_screen(rect: QRect) -> bool:
+        """A remembered place is used only if a screen still shows most of it."""
+        for screen in QGuiApplication.screens():
+            seen = screen.availableGeometry().intersected(rect)
+            if seen.width() * seen.height() >= rect.width() * rect.height() // 2:
+                return True
+        return False
 
     # --- settings ----------------------------------------------------------------------
 

@@ -175,6 +175,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     return create_engine(
         url,
+        connect_args={"application_name": "consentdesk-server"},
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_pre_ping=True,

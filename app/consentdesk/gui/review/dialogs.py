@@ -8,7 +8,7 @@ with ``open()`` (window-modal, never blocking the event loop).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from typing import Any
 
@@ -53,6 +53,7 @@ class _RecordDialog(QDialog):
         self.setWindowTitle(title)
         self.setAccessibleName(title)
         self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.result_record: Any = None
         self.layout_ = QVBoxLayout(self)
         self.form = QFormLayout()
@@ -96,21 +97,22 @@ def _text_box(name: str, placeholder: str = "") -> QPlainTextEdit:
 
 
 class CommentDialog(_RecordDialog):
-    """Asks for a comment (flag) or an optional note (resolution)."""
+    """Asks for a comment and builds a record from it (a flag, its resolution)."""
 
     def __init__(
-        self, title: str, prompt: str, *, required: bool, parent: QWidget | None = None
+        self,
+        title: str,
+        prompt: str,
+        make: Callable[[str], Any],
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(title, parent)
-        self.required = required
+        self.make = make
         self.comment_box = _text_box(prompt)
         self.form.addRow(prompt, self.comment_box)
 
-    def build(self) -> str:
-        text = self.comment_box.toPlainText().strip()
-        if self.required and not text:
-            raise DomainError("say what is wrong")
-        return text
+    def build(self) -> Any:
+        return self.make(self.comment_box.toPlainText())
 
 
 class MoveRequestDialog(_RecordDialog):
@@ -127,7 +129,7 @@ class MoveRequestDialog(_RecordDialog):
         self.status_box = QComboBox()
         self.status_box.setAccessibleName("New status")
         for status in allowed_moves(item.request):
-            self.status_box.addItem(str(status), status)
+            self.status_box.addItem(str(status), status.value)
         self.form.addRow("New &status", self.status_box)
         self.reason_box = QLineEdit()
         self.reason_box.setAccessibleName("Reason")
@@ -136,14 +138,14 @@ class MoveRequestDialog(_RecordDialog):
         self._update()
 
     def _update(self) -> None:
-        status = self.status_box.currentData()
-        needed = status in REASON_REQUIRED
+        needed = self.status_box.currentData() in REASON_REQUIRED
         self.reason_box.setPlaceholderText("required" if needed else "optional")
 
     def build(self) -> RequestChange:
-        status = self.status_box.currentData()
-        if not isinstance(status, RequestStatus):
+        value = self.status_box.currentData()
+        if value is None:
             raise DomainError("this request cannot move any further")
+        status = RequestStatus(value)
         return lead_move(self.item.request, status, by=self.by, reason=self.reason_box.text())
 
 

@@ -133,9 +133,11 @@ class ReviewWindow(QMainWindow):
         controller: Controller,
         tz: tzinfo,
         clock: Callable[[], datetime] = utcnow,
+        page_size: int = 200,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        self._page_size = page_size
         self.viewer = viewer
         self.region = region
         self.controller = controller
@@ -346,7 +348,9 @@ class ReviewWindow(QMainWindow):
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
-        self.table_model = ActionTableModel(self._load_page, tz=self.tz, parent=self)
+        self.table_model = ActionTableModel(
+            self._load_page, tz=self.tz, page_size=self._page_size, parent=self
+        )
         self.table_model.load_failed.connect(lambda exc: self._failed("load actions", exc))
         self.table_model.page_loaded.connect(self._on_page)
         self.table = QTableView()
@@ -494,23 +498,25 @@ class ReviewWindow(QMainWindow):
         if detail is None:
             return
         event_id = detail.row.event_id
+        by = self.viewer.name
         dialog = CommentDialog(
-            "Flag action", "What is wrong with this capture?", required=True, parent=self
+            "Flag action",
+            "What is wrong with this capture?",
+            lambda text: raise_flag(event_id, text, by=by),
+            parent=self,
         )
-        dialog.accepted.connect(
-            lambda: self._record_flag(
-                raise_flag(event_id, dialog.result_record, by=self.viewer.name)
-            )
-        )
+        dialog.accepted.connect(lambda: self._record_flag(dialog.result_record))
         dialog.open()
 
     def ask_resolve(self, flag: Flag) -> None:
+        by = self.viewer.name
         dialog = CommentDialog(
-            "Resolve flag", "How was it resolved? (optional)", required=False, parent=self
+            "Resolve flag",
+            "How was it resolved? (optional)",
+            lambda text: resolve_flag(flag, text, by=by),
+            parent=self,
         )
-        dialog.accepted.connect(
-            lambda: self._record_flag(resolve_flag(flag, dialog.result_record, by=self.viewer.name))
-        )
+        dialog.accepted.connect(lambda: self._record_flag(dialog.result_record))
         dialog.open()
 
     def _record_flag(self, note: FlagNote) -> None:
