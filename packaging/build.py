@@ -1,7 +1,7 @@
 """Build Consent Desk for the desktop, one command per artefact.
 
-    python packaging/build.py app    # PyInstaller one-folder build -> dist/consentdesk/
-    python packaging/build.py deb    # app + Debian package        -> dist/consentdesk_<v>_<arch>.deb
+    python packaging/build.py app    # one-folder build      -> dist/consentdesk/
+    python packaging/build.py deb    # app + Debian package  -> dist/consentdesk_<v>_<arch>.deb
     python packaging/build.py msi --payload DIR   # MSI from DIR with wixl (checks the WiX source)
 
 Run with the project's venv Python (PyInstaller from the ``packaging`` extra). The real
@@ -39,7 +39,12 @@ Consent and privacy-request sidebar for contact-center agents
  `consentdesk call NUMBER` command."""
 # Depends is computed: the packages that own the libraries the bundle links but does
 # not carry (the spec leaves the desktop's own libraries to the system).
-DEB_RECOMMENDS = ("desktop-file-utils", "hicolor-icon-theme", "xdg-utils", "gnome-keyring | kwalletmanager")
+DEB_RECOMMENDS = (
+    "desktop-file-utils",
+    "hicolor-icon-theme",
+    "xdg-utils",
+    "gnome-keyring | kwalletmanager",
+)
 
 POSTINST = """\
 #!/bin/sh
@@ -154,7 +159,9 @@ def glibc_floor(app: Path) -> str:
     versions: set[tuple[int, ...]] = set()
     for path in elf_files(app):
         out = run(["objdump", "-T", str(path)]).stdout
-        versions.update(tuple(map(int, v.split("."))) for v in re.findall(r"GLIBC_(\d+(?:\.\d+)+)", out))
+        versions.update(
+            tuple(map(int, v.split("."))) for v in re.findall(r"GLIBC_(\d+(?:\.\d+)+)", out)
+        )
     return ".".join(map(str, max(versions))) if versions else "2.28"
 
 
@@ -294,7 +301,7 @@ def _md5sums(root: Path) -> str:
         rel = path.relative_to(root)
         if rel.parts[0] == "DEBIAN" or not path.is_file() or path.is_symlink():
             continue
-        lines.append(f"{hashlib.md5(path.read_bytes()).hexdigest()}  {rel.as_posix()}\n")  # noqa: S324
+        lines.append(f"{hashlib.md5(path.read_bytes()).hexdigest()}  {rel.as_posix()}\n")
     return "".join(lines)
 
 

@@ -88,7 +88,8 @@ def _show(ctx: Context, caller: str, started: float) -> int:
     deadline.timeout.connect(
         lambda: probe.fail(
             f"timed out after {TIMEOUT_SECONDS} s "
-            f"(painted: {probe.painted_ms is not None}, caller shown: {probe.caller_ms is not None})"
+            f"(painted: {probe.painted_ms is not None}, "
+            f"caller shown: {probe.caller_ms is not None})"
         )
     )
     deadline.start(TIMEOUT_SECONDS * 1000)
@@ -101,7 +102,10 @@ def _show(ctx: Context, caller: str, started: float) -> int:
         window.removeEventFilter(probe)
         sidebar.shutdown()
     if probe.failure or probe.painted_ms is None or probe.caller_ms is None:
-        print(f"consentdesk: smoke start failed: {probe.failure or 'window closed early'}", file=sys.stderr)
+        print(
+            f"consentdesk: smoke start failed: {probe.failure or 'window closed early'}",
+            file=sys.stderr,
+        )
         return 1
     platform = app.platformName()
     print(

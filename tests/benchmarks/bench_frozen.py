@@ -6,9 +6,11 @@ Builds the one-folder app with packaging/build.py, then starts it 10 times as a
 new process under Xvfb (real xcb platform) and 10 times offscreen, each with a
 fresh data folder. The sidebar's start-up probe (CONSENTDESK_STARTUP_PROBE)
 writes the monotonic time of the window's first paint and the peak memory, then
-quits; start time is taken just before the process is spawned. The page cache is
-warm after the build, as on an agent's desktop after the first start of the day.
-Target on a 2-core machine: median <= 1.5 s. Results go to tests/artifacts/bench_frozen.json.
+quits; start time is taken just before the process is spawned. Those runs find the
+app's files in the page cache, as on an agent's desktop after the first start of the
+day; where the benchmark runs as root it also makes 3 runs with the page cache
+dropped first, as after a reboot. Target on a 2-core machine: median <= 1.5 s for
+each. Results go to tests/artifacts/bench_frozen.json.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +33,9 @@ pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(1800)]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 RUNS = 10
+COLD_RUNS = 3
 TARGET_S = 1.5
+DROP_CACHES = "/proc/sys/vm/drop_caches"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,15 @@ def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
     work = tmp_path_factory.mktemp("work")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "packaging" / "build.py"), "app", "--dist", str(dist), "--work", str(work)],
+        [
+            sys.executable,
+            str(ROOT / "packaging" / "build.py"),
+            "app",
+            "--dist",
+            str(dist),
+            "--work",
+            str(work),
+        ],
         capture_output=True,
         text=True,
         timeout=1200,
@@ -81,24 +94,35 @@ def start_once(app: Path, tmp: Path, platform_env: dict[str, str]) -> tuple[floa
             "CONSENTDESK_SITE_CONFIG": str(tmp / "site.toml"),
             "XDG_CONFIG_HOME": str(tmp / "config"),
             "XDG_STATE_HOME": str(tmp / "state"),
-            "XDG_RUNTIME_DIR": str(tmp / "run"),
+            # Short: the instance socket lives here, and socket paths max out at 108 bytes.
+            "XDG_RUNTIME_DIR": tempfile.mkdtemp(prefix="cdrun-"),
         }
     )
-    (tmp / "run").mkdir(mode=0o700)
     started = time.monotonic()
     result = subprocess.run(
         [str(app / "consentdesk")], capture_output=True, text=True, timeout=60, env=env, check=False
     )
-    assert result.returncode == 0, result.stderr
+    shutil.rmtree(env["XDG_RUNTIME_DIR"])
+    assert result.returncode == 0 and probe.is_file(), result.stdout + result.stderr
     painted, peak_kb = probe.read_text(encoding="utf-8").split()
     return float(painted) - started, int(peak_kb)
 
 
-def measure(app: Path, tmp: Path, platform_env: dict[str, str]) -> dict[str, float]:
+def drop_page_cache() -> None:
+    """Evict the app's files from memory, as after a reboot (needs root)."""
+    os.sync()
+    Path(DROP_CACHES).write_text("3\n", encoding="ascii")
+
+
+def measure(
+    app: Path, tmp: Path, platform_env: dict[str, str], *, runs: int = RUNS, cold: bool = False
+) -> dict[str, float]:
     seconds, peaks = [], []
-    for run in range(RUNS):
+    for run in range(runs):
         folder = tmp / f"run{run}"
         folder.mkdir()
+        if cold:
+            drop_page_cache()
         elapsed, peak = start_once(app, folder, platform_env)
         seconds.append(elapsed)
         peaks.append(peak)
@@ -110,15 +134,38 @@ def measure(app: Path, tmp: Path, platform_env: dict[str, str]) -> dict[str, flo
     }
 
 
-def test_frozen_cold_start_to_first_paint(frozen_app: Path, xvfb_display: str, tmp_path: Path) -> None:
+def test_frozen_cold_start_to_first_paint(
+    frozen_app: Path, xvfb_display: str, tmp_path: Path
+) -> None:
     xcb_dir, offscreen_dir = tmp_path / "xcb", tmp_path / "offscreen"
     xcb_dir.mkdir()
     offscreen_dir.mkdir()
     xcb = measure(frozen_app, xcb_dir, {"QT_QPA_PLATFORM": "xcb", "DISPLAY": xvfb_display})
     offscreen = measure(frozen_app, offscreen_dir, {"QT_QPA_PLATFORM": "offscreen"})
-    results = {"runs": RUNS, "target_median_s": TARGET_S, "xcb_xvfb": xcb, "offscreen": offscreen}
+    results: dict[str, object] = {
+        "runs": RUNS,
+        "target_median_s": TARGET_S,
+        "xcb_xvfb": xcb,
+        "offscreen": offscreen,
+    }
+    cold = None
+    if os.access(DROP_CACHES, os.W_OK):
+        cold_dir = tmp_path / "cold"
+        cold_dir.mkdir()
+        cold = measure(
+            frozen_app,
+            cold_dir,
+            {"QT_QPA_PLATFORM": "xcb", "DISPLAY": xvfb_display},
+            runs=COLD_RUNS,
+            cold=True,
+        )
+        results["xcb_xvfb_page_cache_dropped"] = cold
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "bench_frozen.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (ARTIFACTS / "bench_frozen.json").write_text(
+        json.dumps(results, indent=2) + "\n", encoding="utf-8"
+    )
     print(json.dumps(results, indent=2))
     assert xcb["median_s"] <= TARGET_S
     assert offscreen["median_s"] <= TARGET_S
+    if cold is not None:
+        assert cold["median_s"] <= TARGET_S

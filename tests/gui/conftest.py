@@ -55,4 +55,3 @@ def make_sidebar(qtbot: QtBot, ctx: Context) -> Iterator[Callable[..., Sidebar]]
     yield make
     for sidebar in made:
         sidebar.shutdown()
-        sidebar.window.deleteLater()

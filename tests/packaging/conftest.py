@@ -84,24 +84,9 @@ RunApp = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def run_app(tmp_path: Path) -> RunApp:
-    """Runs a built binary with isolated folders and offscreen Qt; returns the result."""
-
-    def run(*cmd: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(c) for c in cmd],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=app_env(tmp_path),
-        )
-
-    return run
-
-
-def app_env(tmp: Path) -> dict[str, str]:
+def app_environment(tmp_path: Path) -> dict[str, str]:
     """Environment for running a built binary: isolated folders, offscreen Qt."""
+    tmp = tmp_path
     env = {
         key: value
         for key, value in os.environ.items()
@@ -119,3 +104,20 @@ def app_env(tmp: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+@pytest.fixture
+def run_app(app_environment: dict[str, str]) -> RunApp:
+    """Runs a built binary with :func:`app_environment`; returns the result."""
+
+    def run(*cmd: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(c) for c in cmd],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=app_environment,
+        )
+
+    return run

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import subprocess
+import tempfile
+import time
 import tomllib
 import zipfile
 from collections.abc import Callable
@@ -16,6 +21,7 @@ from consentdesk.core.config import SETTINGS, Config
 
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(1800)]
 
+ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 ICON_SIZES = ("16x16", "22x22", "24x24", "32x32", "48x48", "64x64", "128x128", "256x256", "512x512")
 
@@ -26,7 +32,9 @@ RunApp = Callable[..., subprocess.CompletedProcess[str]]
 # --- the one-folder build ----------------------------------------------------------------
 
 
-def test_frozen_app_fits_the_size_budget_without_unused_qt(frozen_app: Path, builder: ModuleType) -> None:
+def test_frozen_app_fits_the_size_budget_without_unused_qt(
+    frozen_app: Path, builder: ModuleType
+) -> None:
     assert builder.tree_size(frozen_app) <= 150 * MIB
     names = {p.name for p in frozen_app.rglob("*")}
     for unused in ("QtQml", "QtQuick", "QtWebEngineCore", "Qt3DCore", "QtMultimedia", "QtPdf"):
@@ -34,14 +42,18 @@ def test_frozen_app_fits_the_size_budget_without_unused_qt(frozen_app: Path, bui
     assert not any("qmltooling" in str(p) for p in frozen_app.rglob("*"))
     translations = [p.name for p in frozen_app.rglob("*.qm")]
     assert translations and all(n.startswith(("qt_", "qtbase_")) for n in translations)
-    assert not any(p.name.startswith(("fastapi", "sqlalchemy", "uvicorn")) for p in frozen_app.rglob("*"))
+    assert not any(
+        p.name.startswith(("fastapi", "sqlalchemy", "uvicorn")) for p in frozen_app.rglob("*")
+    )
 
 
 def test_frozen_app_carries_its_resources(frozen_app: Path) -> None:
-    (resources,) = frozen_app.rglob("resources/purposes.toml")
-    bundled = resources.parent
-    assert (bundled / "scripts").is_dir() and any((bundled / "scripts").rglob("*.toml"))
-    assert (bundled / "icons" / "app" / "consentdesk.svg").is_file()
+    source = ROOT / "resources"
+    (bundled,) = (p.parent for p in frozen_app.rglob("resources/purposes.toml"))
+    expected = {p.relative_to(source) for p in source.rglob("*") if p.is_file()}
+    assert {p.relative_to(bundled) for p in bundled.rglob("*") if p.is_file()} == expected
+    for rel in expected:
+        assert (bundled / rel).read_bytes() == (source / rel).read_bytes(), rel
 
 
 def test_frozen_app_links_only_libraries_it_carries_or_the_system_has(
@@ -79,7 +91,9 @@ def test_frozen_support_bundle(frozen_app: Path, run_app: RunApp, tmp_path: Path
     assert '"frozen": true' in versions and '"qt_runtime": "6.' in versions
 
 
-def test_frozen_bad_command_is_one_line(frozen_app: Path, run_app: RunApp) -> None:
+def test_frozen_bad_command_is_a_usage_error_not_a_traceback(
+    frozen_app: Path, run_app: RunApp
+) -> None:
     result = run_app(frozen_app / "consentdesk", "no-such-command")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -208,7 +222,9 @@ def test_installed_site_config_is_a_commented_sample_of_every_setting(
     assert tomllib.loads(text) == {}, "everything in the shipped file must be commented out"
     # Uncommented, it is a valid site file naming every setting at its default.
     lines = [
-        line[2:] if line.startswith(("# [", "# ")) and (" = " in line or line.startswith("# [")) else ""
+        line[2:]
+        if line.startswith(("# [", "# ")) and (" = " in line or line.startswith("# ["))
+        else ""
         for line in text.splitlines()
     ]
     site = tmp_path / "site.toml"
@@ -225,3 +241,54 @@ def test_committed_sample_matches_the_settings_registry(managed_config: ModuleTy
     assert committed == managed_config.render_sample(), (
         "resources/desktop/config.toml is stale: run python packaging/managed_config.py"
     )
+
+
+def _wait_for_sidebar(probe: Path, deadline_s: float = 45.0) -> bool:
+    """Poll for the started sidebar's first-paint probe; kill it by pid if it never comes."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if probe.is_file() and probe.read_text(encoding="utf-8").strip():
+            return True
+        time.sleep(0.1)
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(probe).encode() in (proc / "environ").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(
+            ["consentdesk://call?number=%2B4915112345678&id=pkg-1&event=incoming"], id="uri"
+        ),
+        pytest.param([], id="menu"),
+    ],
+)
+def test_installed_desktop_entry_starts_the_sidebar(
+    installed_root: Path, tmp_path: Path, app_environment: dict[str, str], args: list[str]
+) -> None:
+    """What the desktop runs for the menu entry and for consentdesk:// links (Exec line)."""
+    entry = (installed_root / "usr/share/applications/consentdesk.desktop").read_text()
+    (exec_line,) = [line for line in entry.splitlines() if line.startswith("Exec=")]
+    command = exec_line.removeprefix("Exec=").split()
+    assert command[-1] == "%u"
+    probe = tmp_path / "first-paint"
+    runtime = Path(tempfile.mkdtemp(prefix="cdrun-"))  # socket paths max out at 108 bytes
+    env = {
+        **app_environment,
+        "CONSENTDESK_STARTUP_PROBE": str(probe),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "PATH": f"{installed_root / 'usr/bin'}:{os.environ['PATH']}",
+    }
+    try:
+        result = subprocess.run(
+            [*command[:-1], *args], capture_output=True, text=True, timeout=30, env=env, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert _wait_for_sidebar(probe), "no sidebar painted"
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -47,7 +47,10 @@ def test_phone_numbers_in_any_format_are_blanked(number: str) -> None:
         ("<sip:alice@pbx>;tag=1", "<sip:[redacted]@pbx>;tag=1"),
         ("tel:+1-212-555-1234", "tel:[redacted]"),
         ("mail anna.schmidt+news@example.co.uk now", f"mail {REDACTED_EMAIL} now"),
-        ("consentdesk://call?number=%2B4915112345678&id=a1", f"consentdesk://call?number={REDACTED_NUMBER}&id=a1"),
+        (
+            "consentdesk://call?number=%2B4915112345678&id=a1",
+            f"consentdesk://call?number={REDACTED_NUMBER}&id=a1",
+        ),
     ],
 )
 def test_uris_and_emails_are_blanked(text: str, expected: str) -> None:
@@ -111,7 +114,9 @@ def test_levels_apply_to_app_loggers_and_libraries_stay_at_warning(log_dir: Path
 def test_handlers_rotate_and_setup_is_idempotent(log_dir: Path) -> None:
     setup_logging(log_dir=log_dir)
     setup_logging(log_dir=log_dir)
-    ours = [h for h in logging.getLogger().handlers if (h.get_name() or "").startswith("consentdesk-")]
+    ours = [
+        h for h in logging.getLogger().handlers if (h.get_name() or "").startswith("consentdesk-")
+    ]
     assert len(ours) == 1
     assert isinstance(ours[0], RotatingFileHandler)
     assert ours[0].maxBytes == logs.MAX_BYTES and ours[0].backupCount == logs.BACKUPS

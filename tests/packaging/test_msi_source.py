@@ -94,7 +94,11 @@ def test_command_line_properties_become_managed_settings(msi: Path) -> None:
 
 def test_policy_written_by_a_silent_install_is_what_the_app_reads(msi: Path) -> None:
     """msiexec /qn SERVER_URL=... LOCK_SERVER_URL=1, formatted as Windows Installer would."""
-    properties = {"SERVER_URL": "https://ledger.example.com", "LOCK_SERVER_URL": "1", "REGION": "AT"}
+    properties = {
+        "SERVER_URL": "https://ledger.example.com",
+        "LOCK_SERVER_URL": "1",
+        "REGION": "AT",
+    }
     keys: dict[str, dict[str, RegistryValue]] = {}
     for (root, key, name), (value, _component) in registry(msi).items():
         if root == HKLM and key.startswith(POLICY_KEY + "\\"):
@@ -116,7 +120,10 @@ def test_policy_written_by_a_silent_install_is_what_the_app_reads(msi: Path) -> 
 
 
 def test_properties_are_remembered_before_the_registry_is_written(msi: Path) -> None:
-    sequence = {r["Action"]: (int(r["Sequence"]), r["Condition"]) for r in table(msi, "InstallExecuteSequence")}
+    sequence = {
+        r["Action"]: (int(r["Sequence"]), r["Condition"])
+        for r in table(msi, "InstallExecuteSequence")
+    }
     search = {r["Signature_"]: r for r in table(msi, "RegLocator")}
     keep = {r["Action"]: r for r in table(msi, "CustomAction")}
     for prop in ("SERVER_URL", "SERVER_CA_BUNDLE", "REGION", "BARESIP", "LOCK_SERVER_URL"):
@@ -154,7 +161,9 @@ def test_payload_files_menu_and_optional_autostart(msi: Path) -> None:
     reg = registry(msi)
     run_key = (HKLM, "Software\\Microsoft\\Windows\\CurrentVersion\\Run", "Consent Desk")
     assert reg[run_key] == ('"[INSTALLDIR]consentdeskw.exe"', "Autostart")
-    autostart = {r["Component_"] for r in table(msi, "FeatureComponents") if r["Feature_"] == "Autostart"}
+    autostart = {
+        r["Component_"] for r in table(msi, "FeatureComponents") if r["Feature_"] == "Autostart"
+    }
     assert autostart == {"Autostart"}
 
 
@@ -162,5 +171,5 @@ def test_payload_without_the_windowed_launcher_is_refused(
     tmp_path: Path, builder: ModuleType
 ) -> None:
     (tmp_path / "consentdesk.exe").write_bytes(b"MZ")
-    with pytest.raises(builder.BuildError, match="no consentdeskw.exe"):
+    with pytest.raises(builder.BuildError, match=r"no consentdeskw\.exe"):
         builder.build_msi(tmp_path, tmp_path / "dist")

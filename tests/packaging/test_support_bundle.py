@@ -110,7 +110,10 @@ def test_no_secret_or_personal_data_anywhere_in_the_bundle(machine: Path, tmp_pa
 
 
 def test_default_output_lands_in_the_current_folder(
-    machine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    machine: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["--config", str(machine), "support-bundle"]) == 0

@@ -91,7 +91,9 @@ def machine_policy(monkeypatch: pytest.MonkeyPatch) -> FakeRegistry:
     return reader
 
 
-def test_config_load_applies_policy_and_its_locks(machine_policy: FakeRegistry, tmp_path: Path) -> None:
+def test_config_load_applies_policy_and_its_locks(
+    machine_policy: FakeRegistry, tmp_path: Path
+) -> None:
     user_file = tmp_path / "config.toml"
     user_file.write_text(
         '[server]\nurl = "https://elsewhere.example"\n[general]\nregion = "DE"\n', encoding="utf-8"

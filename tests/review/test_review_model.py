@@ -82,6 +82,14 @@ def test_search_reads_a_reference_in_any_spelling() -> None:
     assert parse_search(spoken, region="DE") == Search(SearchKind.REFERENCE, ref)
 
 
+def test_a_reference_is_never_read_as_a_vanity_phone_number() -> None:
+    # libphonenumber turns letters into keypad digits; "RQ DESM 576D RC42" once
+    # parsed as +4957637242.
+    for _ in range(3000):
+        ref = new_reference()
+        assert parse_search(ref.lower().replace("-", " "), region="DE").kind == SearchKind.REFERENCE
+
+
 def test_empty_search_is_no_search_and_junk_is_refused() -> None:
     assert parse_search("   ", region="DE") is None
     with pytest.raises(DomainError, match="search for"):

@@ -50,7 +50,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/review/actions/{event_id}"): REVIEWERS,
     ("GET", "/v1/review/read-log"): REVIEWERS,
 }
-PUBLIC = {"/healthz", "/readyz", "/v1/openapi.json", "/v1/docs", "/v1/docs/oauth2-redirect"}
+PUBLIC = {"/healthz", "/readyz", "/v1/openapi.json", "/v1/docs"}
 
 
 def concrete(path: str) -> str:

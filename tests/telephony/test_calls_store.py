@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import stat
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -30,61 +32,71 @@ def ev(
     return CallEvent(phase, call_id, CallSource.BARESIP, number, raw_number="015112345678", at=at)
 
 
+def count(path: Path, table: str) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+
 def test_lifecycle_folds_into_one_row(tmp_path: Path) -> None:
-    clock = Clock(T0)
-    with RecentCalls(tmp_path / FILE_NAME, retention_hours=8, now=clock) as store:
-        store.record(ev(CallPhase.INCOMING, "c1", T0))
-        store.record(ev(CallPhase.ANSWERED, "c1", T0 + timedelta(seconds=5)))
-        store.record(ev(CallPhase.ANSWERED, "c1", T0 + timedelta(seconds=9)))  # repeat: first wins
-        store.record(ev(CallPhase.ENDED, "c1", T0 + timedelta(minutes=3)))
-        e1, e2 = uuid.uuid4(), uuid.uuid4()
-        assert store.add_capture("c1", e1)
-        assert store.add_capture("c1", e2)
-        assert store.add_capture("c1", e2)  # idempotent
-        assert not store.add_capture("unknown", uuid.uuid4())
-        store.record(ev(CallPhase.INCOMING, "c2", T0 + timedelta(minutes=5), number=None))
-        [second, first] = store.recent()
+    store = RecentCalls(tmp_path / FILE_NAME, retention_hours=8, now=Clock(T0))
+    store.record(ev(CallPhase.INCOMING, "c1", T0))
+    store.record(ev(CallPhase.ANSWERED, "c1", T0 + timedelta(seconds=5)))
+    store.record(ev(CallPhase.ANSWERED, "c1", T0 + timedelta(seconds=9)))  # repeat: first wins
+    store.record(ev(CallPhase.ENDED, "c1", T0 + timedelta(minutes=3)))
+    e1, e2 = uuid.uuid4(), uuid.uuid4()
+    assert store.add_capture("c1", e1)
+    assert store.add_capture("c1", e2)
+    assert store.add_capture("c1", e2)  # idempotent
+    assert not store.add_capture("unknown", uuid.uuid4())
+    store.record(ev(CallPhase.INCOMING, "c2", T0 + timedelta(minutes=5), number=None))
+    [second, first] = store.recent()
     assert first.call_id == "c1" and first.source == "baresip"
     assert first.incoming_at == T0
     assert first.answered_at == T0 + timedelta(seconds=5)
     assert first.ended_at == T0 + timedelta(minutes=3)
     assert first.captures == (e1, e2)
     assert second.number is None and second.answered_at is None
+    assert count(tmp_path / FILE_NAME, "call_captures") == 2
 
 
 def test_file_is_private(tmp_path: Path) -> None:
-    RecentCalls(tmp_path / FILE_NAME).close()
+    RecentCalls(tmp_path / FILE_NAME)
     assert stat.S_IMODE((tmp_path / FILE_NAME).stat().st_mode) == 0o600
+
+
+def test_two_users_of_one_file_see_each_other(tmp_path: Path) -> None:
+    sidebar = RecentCalls(tmp_path / FILE_NAME, now=Clock(T0), retention_hours=8)
+    command = RecentCalls(tmp_path / FILE_NAME, now=Clock(T0), retention_hours=8)
+    sidebar.record(ev(CallPhase.INCOMING, "c1", T0))
+    assert [r.call_id for r in command.recent()] == ["c1"]
 
 
 def test_retention_hours_purges_on_read_and_open(tmp_path: Path) -> None:
     clock = Clock(T0)
     path = tmp_path / FILE_NAME
-    with RecentCalls(path, retention_hours=2, now=clock) as store:
-        store.record(ev(CallPhase.INCOMING, "old", T0 - timedelta(hours=3)))
-        store.record(ev(CallPhase.INCOMING, "long", T0 - timedelta(hours=3)))
-        store.record(ev(CallPhase.ENDED, "long", T0 - timedelta(hours=1)))  # recent activity
-        store.record(ev(CallPhase.INCOMING, "new", T0))
-        store.add_capture("old", uuid.uuid4())
-        assert [r.call_id for r in store.recent()] == ["new", "long"]
-        clock.now = T0 + timedelta(hours=1, minutes=1)
-        assert [r.call_id for r in store.recent()] == ["new"]
-    clock.now = T0 + timedelta(hours=5)
-    with RecentCalls(path, retention_hours=2, now=clock) as store:
-        raw = store._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
-        assert raw == 0  # purged at open, before anything is read
-        assert store._db.execute("SELECT COUNT(*) FROM call_captures").fetchone()[0] == 0
+    store = RecentCalls(path, retention_hours=2, now=clock)
+    store.record(ev(CallPhase.INCOMING, "old", T0 - timedelta(hours=3)))
+    store.record(ev(CallPhase.INCOMING, "long", T0 - timedelta(hours=3)))
+    store.record(ev(CallPhase.ENDED, "long", T0 - timedelta(hours=1)))  # recent activity
+    store.record(ev(CallPhase.INCOMING, "new", T0))
+    store.add_capture("old", uuid.uuid4())
+    assert [r.call_id for r in store.recent()] == ["new", "long"]
+    assert count(path, "call_captures") == 0  # went with its call
+    clock.now = T0 + timedelta(hours=1, minutes=1)
+    assert [r.call_id for r in store.recent()] == ["new"]
+    RecentCalls(path, retention_hours=2, now=Clock(T0 + timedelta(hours=5)))
+    assert count(path, "calls") == 0  # purged at open, before anything is read
 
 
 def test_zero_retention_keeps_until_local_midnight(tmp_path: Path) -> None:
     local_noon = datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0)
     clock = Clock(local_noon.astimezone(UTC))
-    with RecentCalls(tmp_path / FILE_NAME, retention_hours=0, now=clock) as store:
-        store.record(ev(CallPhase.INCOMING, "today", local_noon - timedelta(hours=11)))
-        store.record(ev(CallPhase.INCOMING, "yesterday", local_noon - timedelta(hours=13)))
-        assert [r.call_id for r in store.recent()] == ["today"]
-        clock.now = (local_noon + timedelta(hours=12, minutes=1)).astimezone(UTC)  # next day
-        assert store.recent() == []
+    store = RecentCalls(tmp_path / FILE_NAME, retention_hours=0, now=clock)
+    store.record(ev(CallPhase.INCOMING, "today", local_noon - timedelta(hours=11)))
+    store.record(ev(CallPhase.INCOMING, "yesterday", local_noon - timedelta(hours=13)))
+    assert [r.call_id for r in store.recent()] == ["today"]
+    clock.now = (local_noon + timedelta(hours=12, minutes=1)).astimezone(UTC)  # next day
+    assert store.recent() == []
 
 
 @pytest.mark.parametrize("hours", [1, 24])
@@ -95,6 +107,6 @@ def test_cutoff_with_hours(hours: int) -> None:
 def test_open_reads_retention_from_config(tmp_path: Path) -> None:
     user = tmp_path / "config.toml"
     user.write_text("[calls]\nretention_hours = 3\n", encoding="utf-8")
-    with RecentCalls.open(tmp_path, Config.load(user_file=user, site_files=[])) as store:
-        assert store.retention_hours == 3
-        assert store.path == tmp_path / FILE_NAME
+    store = RecentCalls.open(tmp_path, Config.load(user_file=user, site_files=[]))
+    assert store.retention_hours == 3
+    assert store.path == tmp_path / FILE_NAME

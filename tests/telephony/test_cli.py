@@ -222,5 +222,4 @@ def test_call_without_a_sidebar_starts_one_that_receives_it(
 
 
 def _recorded_ids(data_dir: Path, config: Config) -> set[str]:
-    with RecentCalls.open(data_dir, config) as store:
-        return {r.call_id for r in store.recent()}
+    return {r.call_id for r in RecentCalls.open(data_dir, config).recent()}

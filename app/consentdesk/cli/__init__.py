@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "consentdesk.cli.telephony_cmds",
     "consentdesk.cli.server_cmds",
     "consentdesk.cli.sidebar_cmds",
+    "consentdesk.cli.review_cmds",
 ]
 
 

@@ -30,7 +30,14 @@ from consentdesk.core.policy import POLICY_LABEL
 REDACTED = "[redacted]"
 # Settings that identify a person (the agent); shown only as set / not set.
 PERSONAL_SETTINGS = frozenset({"general.agent", "general.agent_name"})
-PACKAGES = ("PySide6-Essentials", "shiboken6", "httpx", "keyring", "platformdirs", "phonenumberslite")
+PACKAGES = (
+    "PySide6-Essentials",
+    "shiboken6",
+    "httpx",
+    "keyring",
+    "platformdirs",
+    "phonenumberslite",
+)
 
 README = """Consent Desk support bundle
 
@@ -163,7 +170,9 @@ def _strip_url_secrets(text: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
-    query = "&".join(f"{pair.split('=', 1)[0]}={REDACTED}" for pair in parts.query.split("&") if pair)
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}={REDACTED}" for pair in parts.query.split("&") if pair
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 

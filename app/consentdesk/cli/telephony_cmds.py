@@ -151,8 +151,7 @@ def start_sidebar(ctx: Context, args: argparse.Namespace) -> None:
 def calls_cmd(args: argparse.Namespace, ctx: Context) -> int:
     from consentdesk.core.calls import RecentCalls
 
-    with RecentCalls.open(ctx.data_dir, ctx.config) as store:
-        records = store.recent()
+    records = RecentCalls.open(ctx.data_dir, ctx.config).recent()
     if args.json:
         print_json(records)
         return 0

@@ -8,11 +8,11 @@ the store opens and before every read, so nothing older is ever shown.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,7 +81,12 @@ def retention_cutoff(now: datetime, retention_hours: int) -> datetime:
 
 
 class RecentCalls:
-    """Thread-safe store of recent calls (used from worker threads only)."""
+    """Store of recent calls; every operation uses its own short connection.
+
+    Holding no connection means nothing to close: the sidebar's worker, the
+    ``consentdesk calls`` command and tests can all use it at once, and a
+    quitting sidebar leaves no work behind.
+    """
 
     def __init__(
         self,
@@ -93,37 +98,34 @@ class RecentCalls:
         self.path = path
         self.retention_hours = retention_hours
         self._now = now
-        self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # private from the start
         os.close(fd)
-        self._db = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        with self._db:
-            self._db.executescript(_SCHEMA)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
         self.purge()
 
     @classmethod
     def open(cls, data_dir: Path, config: Config) -> RecentCalls:
         return cls(data_dir / FILE_NAME, retention_hours=int(config.get("calls.retention_hours")))
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> RecentCalls:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """One transaction on a fresh connection, closed afterwards."""
+        db = sqlite3.connect(self.path, timeout=5.0)
+        try:
+            db.execute("PRAGMA foreign_keys=ON")
+            with db:
+                yield db
+        finally:
+            db.close()
 
     def purge(self) -> int:
         """Delete calls past retention; returns how many went."""
         cutoff = _ts(retention_cutoff(self._now(), self.retention_hours))
-        with self._lock, self._db:
-            cur = self._db.execute("DELETE FROM calls WHERE last_at < ?", (cutoff,))
-            return cur.rowcount
+        with self._connect() as db:
+            return db.execute("DELETE FROM calls WHERE last_at < ?", (cutoff,)).rowcount
 
     def record(self, event: CallEvent) -> None:
         """Fold one call event into its call's row (first time of each phase wins)."""
@@ -133,8 +135,8 @@ class RecentCalls:
             CallPhase.ANSWERED: "answered_at",
             CallPhase.ENDED: "ended_at",
         }[event.phase]
-        with self._lock, self._db:
-            self._db.execute(
+        with self._connect() as db:
+            db.execute(
                 "INSERT INTO calls (call_id, source, number, raw_number, display_name,"
                 " incoming_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (call_id) DO NOTHING",
@@ -149,7 +151,7 @@ class RecentCalls:
                 ),
             )
             # column is one of three fixed names above, never input.
-            self._db.execute(
+            db.execute(
                 f"UPDATE calls SET {column} = COALESCE({column}, ?),"  # noqa: S608
                 " last_at = MAX(last_at, ?) WHERE call_id = ?",
                 (at, at, event.call_id),
@@ -157,23 +159,20 @@ class RecentCalls:
 
     def add_capture(self, call_id: str, event_id: uuid.UUID) -> bool:
         """Note a capture made during *call_id*; False if that call is not kept."""
-        with self._lock, self._db:
-            cur = self._db.execute(
+        with self._connect() as db:
+            db.execute(
                 "INSERT OR IGNORE INTO call_captures (call_id, event_id)"
                 " SELECT call_id, ? FROM calls WHERE call_id = ?",
                 (str(event_id), call_id),
             )
-            return cur.rowcount > 0 or self._exists(call_id)
-
-    def _exists(self, call_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone()
-        return row is not None
+            row = db.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+            return row is not None
 
     def recent(self, *, limit: int = 50) -> list[CallRecord]:
         """Calls still within retention, newest first."""
         self.purge()
-        with self._lock:
-            rows = self._db.execute(
+        with self._connect() as db:
+            rows = db.execute(
                 "SELECT call_id, source, number, raw_number, display_name, incoming_at,"
                 " answered_at, ended_at FROM calls ORDER BY incoming_at DESC, call_id LIMIT ?",
                 (limit,),
@@ -182,7 +181,7 @@ class RecentCalls:
             ids = [r[0] for r in rows]
             if ids:
                 marks = ",".join("?" * len(ids))
-                for call_id, event_id in self._db.execute(
+                for call_id, event_id in db.execute(
                     f"SELECT call_id, event_id FROM call_captures"  # noqa: S608
                     f" WHERE call_id IN ({marks}) ORDER BY rowid",
                     ids,

@@ -273,7 +273,10 @@ def notification_clock(incident: Incident, now: datetime) -> NotificationClock:
 
 def _hm(delta: timedelta) -> str:
     minutes = int(abs(delta).total_seconds() // 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min"
+    hours = minutes // 60
+    if hours >= 96:
+        return f"{hours // 24} d {hours % 24} h"
+    return f"{hours} h {minutes % 60:02d} min"
 
 
 def describe_clock(clock: NotificationClock, tz: tzinfo) -> str:

@@ -55,6 +55,7 @@ from consentdesk.core.model import (
 )
 from consentdesk.core.references import normalize_reference
 from consentdesk.core.requests import check_change, fold_request
+from consentdesk.core.review_records import RECORD_KINDS, RecordKind
 from consentdesk.core.scripts import Script, load_scripts
 from consentdesk.core.status import current_status
 
@@ -271,8 +272,8 @@ def _code(exc: sqlite3.Error) -> int:
 
 # --- record kinds ----------------------------------------------------------------
 # Each kind says how to parse its body and which columns the body implies, so
-# verify() can re-derive every column. New kinds ('flag', 'incident', ...) add
-# an entry here and, if they need one, a projection table via a migration.
+# verify() can re-derive every column. A new kind adds an entry here and, if it
+# needs one, a projection table via a migration.
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,10 +307,19 @@ class _Kind:
     columns: Callable[[Any, Mapping[str, Any], Mapping[str, str]], _Columns]
 
 
+def _review_kind(spec: RecordKind) -> _Kind:
+    def columns(record: Any, _body: Mapping[str, Any], _requests: Mapping[str, str]) -> _Columns:
+        return _Columns(*spec.columns(record))
+
+    return _Kind(spec.parse, columns)
+
+
 _KINDS: dict[str, _Kind] = {
     KIND_CONSENT: _Kind(event_from_json, _consent_columns),
     KIND_REQUEST: _Kind(new_request_from_json, _request_columns),
     KIND_REQUEST_CHANGE: _Kind(request_change_from_json, _change_columns),
+    # QA flags, incidents, call tags and the read log, appended by the review side.
+    **{kind: _review_kind(spec) for kind, spec in RECORD_KINDS.items()},
 }
 
 

@@ -108,14 +108,13 @@ def read_policy(reader: RegistryReader | None = None) -> dict[str, Any]:
     return data
 
 
-def system_reader() -> RegistryReader | None:
-    """The machine's HKLM on Windows; ``None`` on other platforms."""
-    if sys.platform != "win32":
+if sys.platform != "win32":
+
+    def system_reader() -> RegistryReader | None:
+        """The machine's HKLM on Windows; ``None`` on other platforms."""
         return None
-    return _WinRegReader()
 
-
-if sys.platform == "win32":
+else:
     import winreg
 
     class _WinRegReader:
@@ -149,3 +148,7 @@ if sys.platform == "win32":
             except FileNotFoundError:
                 return {}
             return out
+
+    def system_reader() -> RegistryReader | None:
+        """The machine's HKLM on Windows; ``None`` on other platforms."""
+        return _WinRegReader()

@@ -173,6 +173,7 @@ class Search:
 
 
 _DIGITS = re.compile(r"\d{3,8}")
+_DIALLED = re.compile(r"[\d\s+()./\-]+")
 _CALL_ID = re.compile(r"[\w.@:\-]{1,128}")
 
 
@@ -191,12 +192,14 @@ def parse_search(text: str, *, region: str) -> Search | None:
     compact = re.sub(r"[\s\-/().]", "", cleaned)
     if _DIGITS.fullmatch(compact):
         return Search(SearchKind.DIGITS, compact)
-    try:
-        return Search(SearchKind.NUMBER, phone.normalize(cleaned, region))
-    except phone.InvalidNumber:
-        pass
     if is_valid_reference(cleaned):
         return Search(SearchKind.REFERENCE, normalize_reference(cleaned))
+    # Only dialled characters: libphonenumber would read letters as a vanity number.
+    if _DIALLED.fullmatch(cleaned):
+        try:
+            return Search(SearchKind.NUMBER, phone.normalize(cleaned, region))
+        except phone.InvalidNumber:
+            pass
     if _CALL_ID.fullmatch(cleaned):
         return Search(SearchKind.CALL, cleaned)
     raise DomainError(

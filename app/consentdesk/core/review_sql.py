@@ -111,6 +111,7 @@ ACTION_X = (
     " THEN json_extract(body, '$.state') ELSE 'correction' END ELSE kind END"
 )
 CALL_X = "json_extract(body, '$.call_id')"
+TAIL_X = "substr(subject, -3)"
 
 ACTION_VALUES: Mapping[ActionKind, str] = {
     ActionKind.CONSENT: "given",
@@ -129,6 +130,8 @@ REVIEW_INDEXES: tuple[tuple[str, str], ...] = (
     ("review_purpose", f"entries ({PURPOSE_X}, at, seq)"),
     ("review_action", f"entries ({ACTION_X}, at, seq)"),
     ("review_call", f"entries ({CALL_X})"),
+    # Searching by the last digits of a number: the last three pick the range.
+    ("review_tail", f"entries ({TAIL_X}, subject)"),
 )
 _SORT_EXPR: Mapping[SortKey, str] = {
     SortKey.AGENT: AGENT_X,
@@ -170,25 +173,6 @@ def ensure_review_indexes(conn: sqlite3.Connection) -> list[str]:
         raise
     log.info("created review indexes: %s", ", ".join(missing))
     return missing
-
-
-def install_record_kinds() -> None:
-    """Let the ledger's verify() read the review record kinds.
-
-    Registers :data:`review_records.RECORD_KINDS` with the ledger's kind table
-    (a no-op once ``ledger.py`` lists them itself).
-    """
-    for kind, spec in RECORD_KINDS.items():
-        if kind in ledger_module._KINDS:
-            continue
-
-        def columns(obj: Any, _body: Any, _requests: Any, spec: Any = spec) -> Any:
-            return ledger_module._Columns(*spec.columns(obj))
-
-        ledger_module._KINDS[kind] = ledger_module._Kind(spec.parse, columns)
-
-
-install_record_kinds()
 
 
 # --- appending review records ----------------------------------------------------
@@ -301,7 +285,8 @@ class SqlReviewSource:
     :class:`EmbeddedLedger`.
 
     *teams* maps agent ids to team names (the embedded ledger has no user
-    table); a lead sees only the agents of their team.
+    table); a lead sees only the agents of their team. With *close_ledger* the
+    source owns the ledger and closes it in :meth:`close`.
     """
 
     def __init__(
@@ -311,9 +296,11 @@ class SqlReviewSource:
         *,
         teams: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        close_ledger: bool = False,
     ) -> None:
         viewer.require_reviewer()
         self._ledger = ledger
+        self._close_ledger = close_ledger
         self._viewer = viewer
         self._teams = dict(teams or {})
         self._clock = clock
@@ -345,10 +332,14 @@ class SqlReviewSource:
 
     def close(self) -> None:
         with self._conns_lock:
+            if self._closed:
+                return
             self._closed = True
             for conn in self._conns:
                 conn.close()
             self._conns.clear()
+        if self._close_ledger:
+            self._ledger.close()
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -433,17 +424,34 @@ class SqlReviewSource:
             )
             params.append(flt.jurisdiction.value)
         if flt.flagged is not None:
-            op = "IN" if flt.flagged else "NOT IN"
-            clauses.append(f"event_id {op} (SELECT value FROM json_each(?))")  # noqa: S608
-            params.append(json.dumps(sorted(self._open_flag_targets(conn))))
+            targets = json.dumps(sorted(self._open_flag_targets(conn)))
+            if flt.flagged:
+                # Row ids of the few flagged actions: lookups, not a scan.
+                clauses.append(
+                    "rowid IN (SELECT seq FROM entries WHERE event_id IN"
+                    " (SELECT value FROM json_each(?)))"
+                )
+            else:
+                clauses.append("event_id NOT IN (SELECT value FROM json_each(?))")
+            params.append(targets)
         if flt.search is not None:
             kind, value = flt.search.kind, flt.search.value
             if kind == SearchKind.NUMBER:
                 clauses.append("subject = ?")
                 params.append(value)
             elif kind == SearchKind.DIGITS:
-                clauses.append("subject LIKE ?")
-                params.append("%" + value)
+                # The matching numbers first (one range of the tail index), then
+                # their records by subject-index lookups.
+                numbers = [
+                    n
+                    for (n,) in conn.execute(
+                        f"SELECT DISTINCT subject FROM entries INDEXED BY review_tail"  # noqa: S608
+                        f" WHERE {TAIL_X} = ? AND subject LIKE ?",
+                        (value[-3:], "%" + value),
+                    )
+                ]
+                clauses.append("subject IN (SELECT value FROM json_each(?))")
+                params.append(json.dumps(numbers))
             elif kind == SearchKind.CALL:
                 clauses.append(f"{CALL_X} = ?")
                 params.append(value)
@@ -461,7 +469,9 @@ class SqlReviewSource:
         if flt.search is not None or flt.flagged:
             return None  # few rows: SQLite picks the subject/ref/call/event-id index
         if page.sort == SortKey.TIME:
-            if flt.agent is not None:
+            if flt.agent is not None or flt.team is not None:
+                # One agent is one index range; a team a few ranges merged by a
+                # small sort, far cheaper than filtering the whole time index.
                 return "review_agent"
             if flt.purpose is not None:
                 return "review_purpose"

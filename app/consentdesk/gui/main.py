@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -50,11 +51,17 @@ class Sidebar:
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     def shutdown(self) -> None:
+        """Stop connectors, close the window, finish the worker, then delete the Qt
+        objects in a fixed order (leaving them to the interpreter's exit crashes)."""
+        if not shiboken6.isValid(self.window):
+            return
         for cleanup in reversed(self.cleanups):
             cleanup()
         self.cleanups.clear()
         self.window.close()
         self.runner.shutdown()
+        for obj in (self.window, self.calls, self.desk, self.runner):
+            shiboken6.delete(obj)
 
 
 def build_sidebar(
@@ -119,7 +126,13 @@ def run_sidebar(ctx: Context, args: argparse.Namespace, *, caller: str | None = 
         return 0
     sidebar = build_sidebar(ctx)
     telephony = attach_telephony(sidebar.calls, ctx, args, server=server, tasks=sidebar.runner)
-    sidebar.cleanups.append(telephony.stop)
+
+    def stop_telephony() -> None:
+        telephony.stop()
+        shiboken6.delete(telephony)
+        shiboken6.delete(server)
+
+    sidebar.cleanups.append(stop_telephony)
     server.show_requested.connect(sidebar.window.bring_forward)
 
     def note_captures(outcome: Outcome) -> None:
@@ -131,7 +144,7 @@ def run_sidebar(ctx: Context, args: argparse.Namespace, *, caller: str | None = 
     if probe:
         watcher = _FirstPaint(probe)
         sidebar.window.installEventFilter(watcher)
-        sidebar.cleanups.append(lambda: sidebar.window.removeEventFilter(watcher))
+        sidebar.cleanups.append(lambda: shiboken6.delete(watcher))
     sidebar.window.show()
     sidebar.desk.load()
     if caller is not None:

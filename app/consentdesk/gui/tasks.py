@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from consentdesk.core.backend import Backend, BackendError
@@ -221,3 +222,6 @@ class TaskRunner(QObject):
             log.warning("worker still busy after %d ms; waiting for it to finish", timeout_ms)
             self._thread.wait()
         self._pending.clear()
+        # Delete now, in order, rather than leave it to the interpreter's exit.
+        shiboken6.delete(self._worker)
+        shiboken6.delete(self._thread)

@@ -8,13 +8,12 @@ thread; the recent-calls store is written on the task runner's worker.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from consentdesk.core.calls import RecentCalls
 from consentdesk.telephony.baresip import BaresipConnector, parse_hostport
@@ -126,21 +125,18 @@ class Telephony(QObject):
             return
         self.tasks.run(lambda: self._store().recent(), on_success=on_success, label="recent-calls")
 
-    def _close_store(self) -> None:
-        store, self._recent = self._recent, None
-        if store is not None:
-            store.close()
-
     def stop(self) -> None:
         """Stop the connector and the hand-off server (idempotent)."""
-        if self.connector is not None:
-            self.connector.stop()
-            self.connector = None
+        connector, self.connector = self.connector, None
+        if connector is not None:
+            # No more connector signals: nothing may be left queued for this
+            # object once the event loop has stopped.
+            self._from_connector.disconnect(self._route)
+            self._link_from_connector.disconnect(self._link)
+            connector.stop()
+            QCoreApplication.removePostedEvents(self)
         if self.server is not None:
             self.server.close()
-        if self._open_recent is not None and self.tasks is not None:
-            with contextlib.suppress(RuntimeError):  # runner already shut down
-                self.tasks.run(self._close_store, label="recent-calls")
 
 
 def attach_telephony(

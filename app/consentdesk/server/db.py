@@ -178,7 +178,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         connect_args={"application_name": "consentdesk-server"},
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        # No pre-ping round trip per request: a dropped connection fails its
+        # statement, SQLAlchemy discards the pool, and the store retries once.
         pool_recycle=3600,
     )
 
@@ -196,8 +197,10 @@ def _sqlite_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get("ledger_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # each statement commits by itself
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("ledger_write") else "BEGIN")
 
 
 @contextmanager

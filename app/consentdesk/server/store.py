@@ -12,16 +12,20 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
+import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     false,
     func,
     insert,
@@ -32,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from consentdesk.core import phone
 from consentdesk.core.backend import NotFound
@@ -88,6 +93,7 @@ from consentdesk.core.review import (
 from consentdesk.core.scripts import Script
 from consentdesk.core.status import current_status
 from consentdesk.server import problems
+from consentdesk.server.appender import Appender, Entry, Job, Plan
 from consentdesk.server.db import (
     entries,
     is_sqlite,
@@ -96,12 +102,15 @@ from consentdesk.server.db import (
     subjects,
     tokens,
     users,
-    write_transaction,
 )
 
 log = logging.getLogger("consentdesk.server.store")
 
+T = TypeVar("T")
 TOKEN_PREFIX = "cdt_"
+# A token's user is looked up at most this often per process; disabling a
+# user therefore takes effect within this many seconds.
+AUTH_CACHE_SECONDS = 5.0
 ALL_SUBJECTS = "*"  # read-log subject of a list that spans customers
 
 
@@ -109,28 +118,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     # SQLite hands timestamps back naive; they were written as UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    seq: int
-    kind: str
-    event_id: str
-    body: str
-    hash: str
-    recorded_at: datetime
-
-    def receipt(self, *, duplicate: bool) -> Receipt:
-        return Receipt(
-            event_id=uuid.UUID(self.event_id),
-            seq=self.seq,
-            hash=self.hash,
-            recorded_at=_utc(self.recorded_at),
-            duplicate=duplicate,
-        )
 
 
 class Store:
@@ -140,22 +130,44 @@ class Store:
         self.engine = engine
         self.catalogue = catalogue
         self.scripts = tuple(scripts)
+        self._auth_cache: dict[str, tuple[float, tuple[Viewer, bool]]] = {}
+        self._auth_lock = threading.Lock()
+        self._appender = Appender(engine)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection in autocommit: each statement its own transaction, no
+        BEGIN/ROLLBACK round trips. A read-log insert through it commits at once."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     # --- identity ---------------------------------------------------------------
 
     def authenticate(self, token: str) -> Viewer:
-        query = (
-            select(users.c.name, users.c.role, users.c.team, users.c.disabled)
-            .join(tokens, tokens.c.user_name == users.c.name)
-            .where(tokens.c.token_hash == hash_token(token))
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            raise problems.unauthorized("the token is not valid")
-        if row.disabled:
+        key = hash_token(token)
+        now = time.monotonic()
+        with self._auth_lock:
+            cached = self._auth_cache.get(key)
+        if cached is None or cached[0] < now:
+            found = _retry_on_disconnect(lambda: self._lookup(key))
+            if found is None:  # unknown tokens are not remembered
+                raise problems.unauthorized("the token is not valid")
+            cached = (now + AUTH_CACHE_SECONDS, found)
+            with self._auth_lock:
+                if len(self._auth_cache) > 10_000:
+                    self._auth_cache.clear()
+                self._auth_cache[key] = cached
+        viewer, disabled = cached[1]
+        if disabled:
             raise problems.forbidden("this account is disabled", problems.ACCOUNT_DISABLED)
-        return Viewer(name=row.name, role=Role(row.role), team=row.team)
+        return viewer
+
+    def _lookup(self, token_hash: str) -> tuple[Viewer, bool] | None:
+        with self._reading() as conn:
+            row = conn.execute(_TOKEN_USER, {"token_hash": token_hash}).first()
+        if row is None:
+            return None
+        return Viewer(name=row.name, role=Role(row.role), team=row.team), bool(row.disabled)
 
     def add_user(self, name: str, role: Role, *, team: str | None = None) -> None:
         name = name.strip()
@@ -200,35 +212,46 @@ class Store:
 
     # --- ledger appends ---------------------------------------------------------
 
+    def _append_once(
+        self,
+        viewer: Viewer,
+        kind: str,
+        event_id: uuid.UUID,
+        body: str,
+        on_repeat: Callable[[Connection, Entry], T],
+        plan: Callable[[Connection], Plan[T]],
+        *,
+        standalone: bool = False,
+    ) -> tuple[T, bool]:
+        """Append through this process's group-commit appender: ``(answer, created)``.
+
+        A repeat is answered from what is stored before any other check, so a
+        resend of a record made under an older catalogue still gets its answer.
+        """
+        created = [False]
+
+        def planned(conn: Connection) -> Plan[T]:
+            step = plan(conn)
+            created[0] = True
+            return step
+
+        job = Job(viewer, kind, event_id, body, planned, on_repeat, standalone=standalone)
+        return self._appender.append(job), created[0]
+
     def capture(self, viewer: Viewer, event: ConsentEvent) -> tuple[Receipt, bool]:
         """Append a consent event; ``(receipt, created)``. A repeat gives the first receipt."""
         _check_agent(viewer, event.agent)
-        body = canonical_json(event)
-        # Repeats are answered before any other check, so a resend of a record
-        # made under an older catalogue still gets its receipt.
-        repeat = self._repeat(KIND_CONSENT, event.event_id, body)
-        if repeat is not None:
-            return repeat.receipt(duplicate=True), False
-        check_consent(event, self.catalogue)
-        with write_transaction(self.engine) as conn:
-            existing = _entry_by_event(conn, event.event_id)
-            if existing is not None:
-                return _same(existing, KIND_CONSENT, body).receipt(duplicate=True), False
+
+        def plan(conn: Connection) -> Plan[Receipt]:
+            check_consent(event, self.catalogue)
             if event.corrects is not None:
                 corrected = conn.execute(
-                    select(entries.c.subject).where(
-                        entries.c.event_id == str(event.corrects), entries.c.kind == KIND_CONSENT
-                    )
+                    _CONSENT_SUBJECT, {"event_id": str(event.corrects)}
                 ).first()
                 if corrected is None or corrected.subject != event.subject:
                     raise DomainError("the correction names no consent event of this subject")
-            entry = _append(
-                conn,
-                kind=KIND_CONSENT,
-                event_id=event.event_id,
+            return Plan(
                 subject=event.subject,
-                viewer=viewer,
-                body=body,
                 columns={
                     "action": action_kind(event).value,
                     "at": event.at,
@@ -239,39 +262,48 @@ class Store:
                     "script_version": event.notice.version,
                     "call_id": event.call_id,
                 },
+                finish=lambda conn, entry: entry.receipt(duplicate=False),
             )
-        return entry.receipt(duplicate=False), True
+
+        return self._append_once(
+            viewer,
+            KIND_CONSENT,
+            event.event_id,
+            canonical_json(event),
+            lambda conn, entry: entry.receipt(duplicate=True),
+            plan,
+            standalone=event.corrects is None,
+        )
 
     def create_request(self, viewer: Viewer, new: NewRequest) -> tuple[PrivacyRequest, bool]:
         _check_agent(viewer, new.agent)
-        body = canonical_json(new)
-        if self._repeat(KIND_REQUEST, new.event_id, body) is not None:
-            with self.engine.connect() as conn:
-                return _request_state(conn, new.request_id), False
-        check_new_request(new)
-        state = fold_request(new, [])
-        with write_transaction(self.engine) as conn:
-            existing = _entry_by_event(conn, new.event_id)
-            if existing is not None:
-                _same(existing, KIND_REQUEST, body)
-                return _request_state(conn, new.request_id), False
+
+        def plan(conn: Connection) -> Plan[PrivacyRequest]:
+            check_new_request(new)
             clash = conn.execute(
-                select(requests.c.request_id).where(
-                    or_(
-                        requests.c.request_id == str(new.request_id),
-                        requests.c.reference == new.reference,
-                    )
-                )
+                _REQUEST_CLASH, {"request_id": str(new.request_id), "reference": new.reference}
             ).first()
             if clash is not None:
                 raise problems.conflict("a request with this id or reference already exists")
-            entry = _append(
-                conn,
-                kind=KIND_REQUEST,
-                event_id=new.event_id,
+            state = fold_request(new, [])
+
+            def finish(conn: Connection, entry: Entry) -> PrivacyRequest:
+                conn.execute(
+                    _INSERT_REQUEST,
+                    {
+                        "request_id": str(new.request_id),
+                        "reference": new.reference,
+                        "subject": new.subject,
+                        "due": state.due,
+                        "is_open": state.is_open,
+                        "state": canonical_json(state),
+                        "updated_seq": entry.seq,
+                    },
+                )
+                return state
+
+            return Plan(
                 subject=new.subject,
-                viewer=viewer,
-                body=body,
                 request_id=new.request_id,
                 columns={
                     "action": ActionKind.REQUEST.value,
@@ -284,42 +316,41 @@ class Store:
                     "script_version": new.notice.version if new.notice else None,
                     "call_id": new.call_id,
                 },
+                finish=finish,
             )
-            conn.execute(
-                insert(requests).values(
-                    request_id=str(new.request_id),
-                    reference=new.reference,
-                    subject=new.subject,
-                    due=state.due,
-                    is_open=state.is_open,
-                    state=canonical_json(state),
-                    updated_seq=entry.seq,
-                )
-            )
-        return state, True
+
+        return self._append_once(
+            viewer,
+            KIND_REQUEST,
+            new.event_id,
+            canonical_json(new),
+            lambda conn, entry: _request_state(conn, new.request_id),
+            plan,
+        )
 
     def change_request(self, viewer: Viewer, change: RequestChange) -> tuple[PrivacyRequest, bool]:
         _check_agent(viewer, change.agent)
-        body = canonical_json(change)
-        if self._repeat(KIND_CHANGE, change.event_id, body) is not None:
-            with self.engine.connect() as conn:
-                return _request_state(conn, change.request_id), False
-        with write_transaction(self.engine) as conn:
-            existing = _entry_by_event(conn, change.event_id)
-            if existing is not None:
-                _same(existing, KIND_CHANGE, body)
-                return _request_state(conn, change.request_id), False
+
+        def plan(conn: Connection) -> Plan[PrivacyRequest]:
             created, changes = _request_events(conn, change.request_id)
-            current = fold_request(created, changes)
-            check_change(current, change)
+            check_change(fold_request(created, changes), change)
             state = fold_request(created, [*changes, change])
-            entry = _append(
-                conn,
-                kind=KIND_CHANGE,
-                event_id=change.event_id,
+
+            def finish(conn: Connection, entry: Entry) -> PrivacyRequest:
+                conn.execute(
+                    _UPDATE_REQUEST,
+                    {
+                        "rid": str(change.request_id),
+                        "due": state.due,
+                        "is_open": state.is_open,
+                        "state": canonical_json(state),
+                        "updated_seq": entry.seq,
+                    },
+                )
+                return state
+
+            return Plan(
                 subject=created.subject,
-                viewer=viewer,
-                body=body,
                 request_id=change.request_id,
                 columns={
                     "action": ActionKind.REQUEST_CHANGE.value,
@@ -330,34 +361,32 @@ class Store:
                     "jurisdiction": created.jurisdiction.value,
                     "call_id": created.call_id,
                 },
+                finish=finish,
             )
-            conn.execute(
-                update(requests)
-                .where(requests.c.request_id == str(change.request_id))
-                .values(
-                    due=state.due,
-                    is_open=state.is_open,
-                    state=canonical_json(state),
-                    updated_seq=entry.seq,
-                )
-            )
-        return state, True
 
-    def _repeat(self, kind: str, event_id: uuid.UUID, body: str) -> Entry | None:
-        """The entry already recorded under *event_id* (409 if its content differs)."""
-        with self.engine.connect() as conn:
-            existing = _entry_by_event(conn, event_id)
-        return _same(existing, kind, body) if existing is not None else None
+        return self._append_once(
+            viewer,
+            KIND_CHANGE,
+            change.event_id,
+            canonical_json(change),
+            lambda conn, entry: _request_state(conn, change.request_id),
+            plan,
+        )
 
     # --- reads (each logged) ----------------------------------------------------
 
     def status(self, viewer: Viewer, number: str, *, call_id: str | None) -> SubjectStatus:
         check_subject(number)
-        with self.engine.begin() as conn:
-            _log_read(conn, viewer, number, ReadKind.STATUS, call_id)
-            events = _consent_events(conn, number)
-            reqs = _requests_where(conn, requests.c.subject == number)
-            profile = conn.execute(select(subjects).where(subjects.c.number == number)).first()
+
+        def read() -> tuple[list[ConsentEvent], list[PrivacyRequest], Any]:
+            with self._reading() as conn:
+                _log_read(conn, viewer, number, ReadKind.STATUS, call_id)
+                events = _consent_events(conn, number)
+                reqs = _requests_where(conn, requests.c.subject == number)
+                profile = conn.execute(_PROFILE, {"number": number}).first()
+            return events, reqs, profile
+
+        events, reqs, profile = _retry_on_disconnect(read)
         subject = (
             Subject(number, profile.customer_ref, profile.display_name)
             if profile is not None
@@ -370,9 +399,13 @@ class Store:
 
     def history(self, viewer: Viewer, number: str, *, call_id: str | None) -> list[ConsentEvent]:
         check_subject(number)
-        with self.engine.begin() as conn:
-            _log_read(conn, viewer, number, ReadKind.DETAIL, call_id)
-            return _consent_events(conn, number)
+
+        def read() -> list[ConsentEvent]:
+            with self._reading() as conn:
+                _log_read(conn, viewer, number, ReadKind.DETAIL, call_id)
+                return _consent_events(conn, number)
+
+        return _retry_on_disconnect(read)
 
     def requests(
         self, viewer: Viewer, *, number: str | None, open_only: bool, call_id: str | None
@@ -382,9 +415,13 @@ class Store:
             conditions.append(requests.c.subject == check_subject(number))
         if open_only:
             conditions.append(requests.c.is_open.is_(True))
-        with self.engine.begin() as conn:
-            _log_read(conn, viewer, number or ALL_SUBJECTS, ReadKind.STATUS, call_id)
-            return _requests_where(conn, and_(true(), *conditions))
+
+        def read() -> list[PrivacyRequest]:
+            with self._reading() as conn:
+                _log_read(conn, viewer, number or ALL_SUBJECTS, ReadKind.STATUS, call_id)
+                return _requests_where(conn, and_(true(), *conditions))
+
+        return _retry_on_disconnect(read)
 
     def request(
         self,
@@ -398,23 +435,32 @@ class Store:
             condition = requests.c.reference == normalize_reference(reference)
         else:
             condition = requests.c.request_id == str(request_id)
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(requests.c.subject, requests.c.state).where(condition)
-            ).first()
-            if row is None:
-                raise NotFound("no such privacy request")
-            _log_read(conn, viewer, row.subject, ReadKind.STATUS, call_id)
+
+        def read() -> Any:
+            with self._reading() as conn:
+                row = conn.execute(
+                    select(requests.c.subject, requests.c.state).where(condition)
+                ).first()
+                if row is None:
+                    raise NotFound("no such privacy request")
+                _log_read(conn, viewer, row.subject, ReadKind.STATUS, call_id)
+            return row
+
+        row = _retry_on_disconnect(read)
         return privacy_request_from_json(json.loads(row.state))
 
     def request_events(
         self, viewer: Viewer, request_id: uuid.UUID, *, call_id: str | None
     ) -> tuple[NewRequest, list[RequestChange]]:
         """A request's creation and changes in ledger order (a logged read)."""
-        with self.engine.begin() as conn:
-            created, changes = _request_events(conn, request_id)
-            _log_read(conn, viewer, created.subject, ReadKind.STATUS, call_id)
-        return created, changes
+
+        def read() -> tuple[NewRequest, list[RequestChange]]:
+            with self._reading() as conn:
+                created, changes = _request_events(conn, request_id)
+                _log_read(conn, viewer, created.subject, ReadKind.STATUS, call_id)
+            return created, changes
+
+        return _retry_on_disconnect(read)
 
     # --- reference data ---------------------------------------------------------
 
@@ -429,8 +475,12 @@ class Store:
         dialect_insert = sqlite.insert if is_sqlite(self.engine) else postgresql.insert
         stmt = dialect_insert(subjects).values(number=subject.number, **values)
         stmt = stmt.on_conflict_do_update(index_elements=[subjects.c.number], set_=values)
-        with self.engine.begin() as conn:
-            conn.execute(stmt)
+
+        def write() -> None:
+            with self._reading() as conn:  # one statement: its own transaction
+                conn.execute(stmt)
+
+        _retry_on_disconnect(write)
         return subject
 
     # --- review -----------------------------------------------------------------
@@ -456,8 +506,12 @@ class Store:
             .limit(page.limit)
             .offset(page.offset)
         )
-        with self.engine.connect() as conn:
-            rows = tuple(_action_row(r) for r in conn.execute(query))
+
+        def read() -> tuple[ActionRow, ...]:
+            with self._reading() as conn:
+                return tuple(_action_row(r) for r in conn.execute(query))
+
+        rows = _retry_on_disconnect(read)
         cursor = next_cursor(rows, page)
         masked = tuple(_masked(r) for r in rows)
         return PageResult(rows=masked, next=cursor)
@@ -499,8 +553,12 @@ class Store:
             .order_by(read_log.c.seq.desc())
             .limit(flt.limit)
         )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+
+        def read() -> Sequence[Any]:
+            with self._reading() as conn:
+                return conn.execute(query).all()
+
+        rows = _retry_on_disconnect(read)
         return [
             ReadLogEntry(
                 seq=r.seq,
@@ -508,7 +566,7 @@ class Store:
                     reader=r.reader,
                     subject=r.subject,
                     what=ReadKind(r.what),
-                    at=_utc(r.at),
+                    at=as_utc(r.at),
                     call_id=r.call_id,
                     about=uuid.UUID(r.about) if r.about else None,
                     record_id=uuid.UUID(r.record_id),
@@ -557,71 +615,59 @@ def _check_agent(viewer: Viewer, agent: str) -> None:
         )
 
 
-def _entry_by_event(conn: Connection, event_id: uuid.UUID) -> Entry | None:
-    row = conn.execute(
-        select(
-            entries.c.seq,
-            entries.c.kind,
-            entries.c.event_id,
-            entries.c.body,
-            entries.c.hash,
-            entries.c.recorded_at,
-        ).where(entries.c.event_id == str(event_id))
-    ).first()
-    return Entry(*row) if row is not None else None
-
-
-def _same(existing: Entry, kind: str, body: str) -> Entry:
-    if existing.kind != kind or existing.body != body:
-        raise problems.conflict(
-            "this event id is already recorded with different content",
-            problems.DUPLICATE_CONFLICT,
-        )
-    return existing
-
-
-def _append(
-    conn: Connection,
-    *,
-    kind: str,
-    event_id: uuid.UUID,
-    subject: str,
-    viewer: Viewer,
-    body: str,
-    columns: dict[str, Any],
-    request_id: uuid.UUID | None = None,
-) -> Entry:
-    head = conn.execute(
-        select(entries.c.seq, entries.c.hash).order_by(entries.c.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (head.seq + 1, head.hash) if head is not None else (1, GENESIS)
-    recorded_at = utcnow()
-    digest = link_hash(prev, body)
-    conn.execute(
-        insert(entries).values(
-            seq=seq,
-            kind=kind,
-            event_id=str(event_id),
-            subject=subject,
-            request_id=str(request_id) if request_id else None,
-            agent=viewer.name,
-            team=viewer.team,
-            recorded_at=recorded_at,
-            body=body,
-            prev_hash=prev,
-            hash=digest,
-            **columns,
-        )
+_TOKEN_USER = (
+    select(users.c.name, users.c.role, users.c.team, users.c.disabled)
+    .join(tokens, tokens.c.user_name == users.c.name)
+    .where(tokens.c.token_hash == bindparam("token_hash"))
+)
+_PROFILE = select(subjects.c.customer_ref, subjects.c.display_name).where(
+    subjects.c.number == bindparam("number")
+)
+_SUBJECT_CONSENTS = (
+    select(entries.c.body)
+    .where(entries.c.subject == bindparam("subject"), entries.c.kind == KIND_CONSENT)
+    .order_by(entries.c.seq)
+)
+_INSERT_READ = insert(read_log)
+_INSERT_REQUEST = insert(requests)
+_UPDATE_REQUEST = (
+    update(requests)
+    .where(requests.c.request_id == bindparam("rid"))
+    .values(
+        due=bindparam("due"),
+        is_open=bindparam("is_open"),
+        state=bindparam("state"),
+        updated_seq=bindparam("updated_seq"),
     )
-    return Entry(seq, kind, str(event_id), body, digest, recorded_at)
+)
+_CONSENT_SUBJECT = select(entries.c.subject).where(
+    entries.c.event_id == bindparam("event_id"), entries.c.kind == KIND_CONSENT
+)
+_REQUEST_CLASH = select(requests.c.request_id).where(
+    or_(
+        requests.c.request_id == bindparam("request_id"),
+        requests.c.reference == bindparam("reference"),
+    )
+)
+
+
+def _retry_on_disconnect(attempt: Callable[[], T]) -> T:
+    """Run *attempt*; once more on a fresh connection if the database dropped it.
+
+    Safe for writes: a record either committed (the retry is then a repeat,
+    answered from what is stored) or not at all.
+    """
+    try:
+        return attempt()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("database connection lost; retrying once")
+        return attempt()
 
 
 def _consent_events(conn: Connection, number: str) -> list[ConsentEvent]:
-    rows = conn.execute(
-        select(entries.c.body)
-        .where(entries.c.subject == number, entries.c.kind == KIND_CONSENT)
-        .order_by(entries.c.seq)
-    )
+    rows = conn.execute(_SUBJECT_CONSENTS, {"subject": number})
     return [event_from_json(json.loads(r.body)) for r in rows]
 
 
@@ -668,16 +714,17 @@ def _log_read(
     about: uuid.UUID | None = None,
 ) -> None:
     conn.execute(
-        insert(read_log).values(
-            record_id=str(uuid.uuid4()),
-            at=utcnow(),
-            reader=viewer.name,
-            reader_team=viewer.team,
-            subject=subject,
-            what=what.value,
-            call_id=call_id,
-            about=str(about) if about else None,
-        )
+        _INSERT_READ,
+        {
+            "record_id": str(uuid.uuid4()),
+            "at": utcnow(),
+            "reader": viewer.name,
+            "reader_team": viewer.team,
+            "subject": subject,
+            "what": what.value,
+            "call_id": call_id,
+            "about": str(about) if about else None,
+        },
     )
 
 
@@ -748,7 +795,7 @@ def _action_row(r: Any) -> ActionRow:
         seq=r.seq,
         event_id=uuid.UUID(r.event_id),
         kind=ActionKind(r.action),
-        at=_utc(r.at),
+        at=as_utc(r.at),
         agent=r.agent,
         subject=r.subject,
         purpose=r.purpose,
