@@ -74,6 +74,7 @@ def test_always_on_top_toggle_is_saved(
     qtbot: QtBot, make_sidebar: MakeSidebar, config: Config
 ) -> None:
     window = make_sidebar().window
+    assert config.user_file is not None and not config.user_file.exists(), "start-up saves nothing"
     assert window.windowFlags() & Qt.WindowType.WindowStaysOnTopHint  # default: on
     click(qtbot, window.on_top_button)
     assert not window.windowFlags() & Qt.WindowType.WindowStaysOnTopHint

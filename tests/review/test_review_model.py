@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time as _time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -39,6 +40,7 @@ from consentdesk.core.review import (
     Search,
     SearchKind,
     SortKey,
+    SystemLocal,
     Viewer,
     action_kind,
     allowed_moves,
@@ -49,6 +51,7 @@ from consentdesk.core.review import (
     from_jsonable,
     lead_move,
     local_days,
+    local_zone,
     next_cursor,
     parse_search,
     raise_flag,
@@ -374,3 +377,28 @@ def test_read_needs_a_subject_unless_it_is_an_export() -> None:
         ReadAccess("lena", None, ReadKind.DETAIL)
     assert ReadAccess("lena", None, ReadKind.EXPORT, detail="all").subject is None
     assert CATALOGUE.get("marketing-offers")  # the shipped catalogue is the one the tests read
+
+
+@pytest.mark.skipif(not hasattr(_time, "tzset"), reason="needs time.tzset to switch the C zone")
+def test_system_local_time_follows_dst_like_zoneinfo(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What Windows desks use without general.timezone: the C library's local rules.
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    _time.tzset()
+    try:
+        system = SystemLocal()
+        at = datetime(2025, 3, 29, 0, 0, tzinfo=UTC)
+        for _ in range(4 * 24 * 3):
+            for instant in (at, at + timedelta(days=210)):  # March and October changes
+                assert format_local(instant, system) == format_local(instant, BERLIN), instant
+                assert instant.astimezone(system).astimezone(UTC) == instant
+            at += timedelta(minutes=15)
+        for day in (date(2025, 3, 30), date(2025, 10, 26)):
+            assert local_days(day, day, system) == local_days(day, day, BERLIN)
+    finally:
+        monkeypatch.undo()
+        _time.tzset()
+
+
+def test_local_zone_prefers_the_configured_name() -> None:
+    assert local_zone("America/New_York") == ZoneInfo("America/New_York")
+    assert local_zone("No/Such_Zone") is not None

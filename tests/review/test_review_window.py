@@ -533,3 +533,28 @@ def test_incident_from_open_to_close(
     assert len(review_sql.incidents(ledger)) == 1  # the record stays
     assert not panel.close_button.isEnabled() and not panel.notify_button.isEnabled()
     assert ledger.verify().ok
+
+
+def test_consentdesk_review_opens_the_window(
+    qtbot: QtBot, data_dir: Path, qapp: QApplication
+) -> None:
+    from PySide6.QtCore import QTimer
+
+    from consentdesk.cli import main
+    from consentdesk.core.ledger import FILE_NAME
+
+    with EmbeddedLedger(data_dir / FILE_NAME, clock=Clock(T0)) as led:
+        populate(led)
+    seen: list[int] = []
+
+    def look_and_close() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, ReviewWindow)]
+        if windows and windows[0].table_model.rowCount() == 9:
+            seen.append(windows[0].table_model.rowCount())
+            windows[0].close()
+        else:
+            QTimer.singleShot(50, look_and_close)
+
+    QTimer.singleShot(50, look_and_close)
+    assert main(["--data-dir", str(data_dir), "review"]) == 0
+    assert seen == [9]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +19,10 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
+
+# Hand-off sockets, spools and instance locks of test sidebars live in a private
+# runtime folder (mkdtemp makes it 0700), never the user's; children inherit it.
+os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="cd-rt-")
 
 # What the offscreen platform cannot do for a real window; not our warnings.
 OFFSCREEN_LIMITS = pytest.mark.qt_log_ignore(
@@ -171,6 +177,11 @@ def start_sidebar(
         telephony = attach_telephony(sidebar.calls, ctx, args, server=server, tasks=sidebar.runner)
         sidebar.cleanups.append(telephony.stop)
         server.show_requested.connect(sidebar.window.bring_forward)
+        sidebar.window.panel.captured.connect(
+            lambda outcome: [
+                telephony.note_capture(event.call_id, event.event_id) for event in outcome.events
+            ]
+        )
         routed: list[Any] = []
         telephony.event_routed.connect(routed.append)
         qtbot.addWidget(sidebar.window)

@@ -13,9 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
 
+from consentdesk.core.calls import CallRecord
 from consentdesk.core.demo import DEMO_CALLER
+from consentdesk.core.model import ConsentEvent
+from consentdesk.gui.flows import ConsentFlow
 from consentdesk.telephony.events import CallPhase, CallSource
 
 from .conftest import OFFSCREEN_LIMITS, RunningSidebar
@@ -66,6 +70,24 @@ def pop_latency(qtbot: QtBot, sipp: Sipp) -> float:
     return shown - sipp.invites()[0]
 
 
+def capture_consent(qtbot: QtBot, desk: RunningSidebar) -> tuple[ConsentEvent, ...]:
+    """Record one consent with real clicks, as the agent would during the call."""
+    page = desk.panel.start_consent()
+    assert isinstance(page, ConsentFlow)
+    purpose_id, box = next(iter(page.purpose_boxes.items()))
+    channel = page.purposes[purpose_id].channels[0]
+    for tick in (box, page.channel_boxes[channel], page.read_aloud):
+        # A check box takes clicks on its indicator and text, not the empty width.
+        qtbot.mouseClick(tick, Qt.MouseButton.LeftButton, pos=QPoint(8, tick.height() // 2))
+        assert tick.isChecked()
+    assert page.agreed.isEnabled(), page.script_view.rendered
+    with qtbot.waitSignal(desk.panel.captured, timeout=15_000) as captured:
+        qtbot.mouseClick(page.agreed, Qt.MouseButton.LeftButton)
+    events: tuple[ConsentEvent, ...] = captured.args[0].events
+    assert events
+    return events
+
+
 def test_incoming_call_pops_the_right_caller_then_hang_up_clears_it(
     qtbot: QtBot,
     desk: RunningSidebar,
@@ -94,6 +116,13 @@ def test_incoming_call_pops_the_right_caller_then_hang_up_clears_it(
     qtbot.waitUntil(lambda: calls.active.phase == CallPhase.ANSWERED, timeout=5_000)
     call_id = calls.active.call_id
     assert call_id and call_id == active.call_id
+    receipts = capture_consent(qtbot, desk)
+    assert {e.call_id for e in receipts} == {call_id}
+    in_ledger: list[object] = []
+    desk.sidebar.runner.call(lambda b: b.history(DEMO_CALLER), on_success=in_ledger.append)
+    qtbot.waitUntil(lambda: bool(in_ledger), timeout=10_000)
+    recorded = {e.event_id: e.call_id for e in in_ledger[0]}
+    assert all(recorded[e.event_id] == call_id for e in receipts)
 
     # sipp hangs up (BYE) after holding the call: the caller leaves the screen.
     qtbot.waitUntil(lambda: calls.active is None, timeout=15_000)
@@ -106,6 +135,13 @@ def test_incoming_call_pops_the_right_caller_then_hang_up_clears_it(
         CallPhase.ENDED,
     ]
     assert {e.call_id for e in desk.routed} == {call_id}
+    recent: list[list[CallRecord]] = []
+    desk.telephony.recent_calls(recent.append)
+    qtbot.waitUntil(lambda: bool(recent), timeout=10_000)
+    [record] = recent[0]
+    assert record.call_id == call_id and record.source == "baresip"
+    assert record.answered_at is not None and record.ended_at is not None
+    assert record.captures == tuple(e.event_id for e in receipts)
 
 
 def test_caller_hanging_up_before_answer_clears_it(

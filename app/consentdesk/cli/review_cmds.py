@@ -167,10 +167,10 @@ def _viewer(ctx: Context) -> Viewer:
     return Viewer(name, Role.ADMIN)
 
 
-def _zone(args: argparse.Namespace) -> tzinfo:
+def _zone(args: argparse.Namespace, ctx: Context) -> tzinfo:
     name = getattr(args, "tz", None)
     if not name:
-        return local_zone()
+        return local_zone(str(ctx.config.get("general.timezone")))
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -252,7 +252,7 @@ def cmd_review(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
-    tz = _zone(args)
+    tz = _zone(args, ctx)
     first, last = _day(args.first, "--from"), _day(args.last, "--to")
     since = until = None
     if first is not None or last is not None:
@@ -331,7 +331,7 @@ def _print_incident(args: argparse.Namespace, incident: Incident, tz: tzinfo, ve
 
 
 def cmd_incident_open(args: argparse.Namespace, ctx: Context) -> int:
-    tz = _zone(args)
+    tz = _zone(args, ctx)
     if args.script_file:
         try:
             script = Path(args.script_file).read_text(encoding="utf-8")
@@ -359,7 +359,7 @@ def cmd_incident_open(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_incident_list(args: argparse.Namespace, ctx: Context) -> int:
-    tz = _zone(args)
+    tz = _zone(args, ctx)
     with _source(ctx) as source:
         found = list(source.incidents(open_only=args.open))
     if args.json:
@@ -376,7 +376,7 @@ def cmd_incident_list(args: argparse.Namespace, ctx: Context) -> int:
 def _record(
     args: argparse.Namespace, ctx: Context, build: Callable[[Any, Incident, tzinfo], Any], verb: str
 ) -> int:
-    tz = _zone(args)
+    tz = _zone(args, ctx)
     with _source(ctx) as source:
         incident = _find(source, args.incident)
         updated = source.record_incident(build(source, incident, tz))

@@ -76,6 +76,19 @@ def _hostport(value: Any) -> str:
     return value
 
 
+def _timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str):
+        raise ValueError("must be a time zone name such as Europe/Berlin")
+    if value:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"is not a known time zone: {value!r}") from None
+    return value
+
+
 def _str_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValueError('must be a list of texts, e.g. ["Partner GmbH"]')
@@ -112,6 +125,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server.ca_bundle", "", _str, "Extra CA bundle file for the server's TLS"),
     Setting("telephony.baresip", "", _hostport, "baresip ctrl_tcp address, e.g. 127.0.0.1:4444"),
     Setting("calls.retention_hours", 0, _seconds, "Hours recent calls are kept (0: end of day)"),
+    Setting("general.timezone", "", _timezone, "Time zone for local times (empty: the system's)"),
     Setting("privacy.controller_name", "", _str, "Controller named in exports (empty: company)"),
     Setting(
         "privacy.controller_address",

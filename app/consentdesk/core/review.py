@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import dataclasses
 import enum
 import hashlib
 import json
 import os
 import re
+import time as _time
 import types
 import typing
 import uuid
@@ -825,10 +827,60 @@ class ReviewSource(Protocol):
 # --- time: UTC inside, local on screen -------------------------------------------
 
 
-def local_zone() -> tzinfo:
-    """The desk's time zone: ``TZ`` if set, else the system's, else UTC."""
-    name = os.environ.get("TZ", "").lstrip(":")
-    candidates = [name] if name else []
+class SystemLocal(tzinfo):
+    """The operating system's local time, DST rules included, when no IANA name is
+    known (Windows without ``general.timezone``). Offsets come from the C library
+    for each instant; wall times repeated by DST are told apart by ``fold``."""
+
+    @staticmethod
+    def _wall(stamp: float) -> tuple[int, ...]:
+        return tuple(_time.localtime(stamp)[:6])
+
+    def _stamp(self, dt: datetime) -> float:
+        """The epoch instant of a local wall time (PEP 495 rules for folds and gaps)."""
+        naive = dt.replace(tzinfo=None, fold=0)
+        as_utc = calendar.timegm(naive.timetuple()) + naive.microsecond / 1e6
+        wall = tuple(naive.timetuple()[:6])
+        before = _time.localtime(as_utc - 86400).tm_gmtoff
+        after = _time.localtime(as_utc + 86400).tm_gmtoff
+        valid = sorted({c for c in (as_utc - before, as_utc - after) if self._wall(c) == wall})
+        if not valid:  # skipped by DST: read with the offset from before the change
+            return as_utc - before
+        return valid[min(dt.fold, len(valid) - 1)]
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        if dt is None:
+            return timedelta(seconds=-_time.timezone)
+        return timedelta(seconds=_time.localtime(self._stamp(dt)).tm_gmtoff)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        if dt is None or _time.localtime(self._stamp(dt)).tm_isdst <= 0:
+            return timedelta(0)
+        return timedelta(seconds=_time.timezone - _time.altzone)
+
+    def tzname(self, dt: datetime | None) -> str:
+        if dt is None:
+            return _time.tzname[0]
+        return _time.localtime(self._stamp(dt)).tm_zone
+
+    def fromutc(self, dt: datetime) -> datetime:
+        stamp = calendar.timegm(dt.timetuple()) + dt.microsecond / 1e6
+        wall = dt + timedelta(seconds=_time.localtime(stamp).tm_gmtoff)
+        if self._stamp(wall.replace(fold=0)) != stamp:
+            wall = wall.replace(fold=1)  # the second pass through a repeated hour
+        return wall
+
+    def __repr__(self) -> str:
+        return "SystemLocal()"
+
+    def __str__(self) -> str:
+        return "local time"
+
+
+def local_zone(name: str = "") -> tzinfo:
+    """The desk's time zone: *name* (``general.timezone``), ``TZ``, the system's
+    IANA zone, else the system's local rules."""
+    candidates = [n for n in (name.strip(), os.environ.get("TZ", "").lstrip(":")) if n]
     try:
         link = Path("/etc/localtime").resolve()
         if "zoneinfo" in link.parts:
@@ -840,8 +892,7 @@ def local_zone() -> tzinfo:
             return ZoneInfo(candidate)
         except (ZoneInfoNotFoundError, ValueError):
             continue
-    local = datetime.now().astimezone().tzinfo
-    return local if local is not None else UTC
+    return SystemLocal()
 
 
 def local_midnight(day: date, tz: tzinfo) -> datetime:

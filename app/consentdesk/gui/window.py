@@ -100,6 +100,10 @@ class SidebarWindow(QMainWindow):
         self._update_arrows()
         self.on_top_button.setChecked(bool(desk.config.get("sidebar.always_on_top")))
         self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, self.on_top_button.isChecked())
+        self.on_top_button.toggled.connect(self.set_always_on_top)
+        if desk.config.is_locked("sidebar.always_on_top"):
+            self.on_top_button.setEnabled(False)
+            self.on_top_button.setToolTip("Always on top: managed by your administrator")
         calls.waiting_changed.connect(self._show_waiting)
         calls.popped.connect(self._popped)
         calls.link_changed.connect(self._link_changed)
@@ -132,7 +136,6 @@ class SidebarWindow(QMainWindow):
             theme.Tool.PIN, "Keep on top of other windows (Ctrl+T)", "Always on top"
         )
         self.on_top_button.setCheckable(True)
-        self.on_top_button.toggled.connect(self.set_always_on_top)
         self.settings_button = self._tool_button(theme.Tool.GEAR, "Settings (Ctrl+,)", "Settings")
         self.settings_button.clicked.connect(self.open_settings)
         self.collapse_button = self._tool_button(
@@ -340,7 +343,10 @@ class SidebarWindow(QMainWindow):
         self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, on)
         if visible:
             self.show()  # changing window flags hides the window
-        if not self.desk.config.is_locked("sidebar.always_on_top"):
+        config = self.desk.config
+        if config.get("sidebar.always_on_top") != on and not config.is_locked(
+            "sidebar.always_on_top"
+        ):
             self.desk.apply_settings([("sidebar.always_on_top", on)])
 
     def dock_rect(self, *, width: int | None = None) -> QRect:

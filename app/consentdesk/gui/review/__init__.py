@@ -1,0 +1,1 @@
+"""The team lead's review window (``consentdesk review``): see :mod:`.window`."""

@@ -20,7 +20,7 @@ def run_review(ctx: Context, viewer: Viewer, open_source: Callable[[], ReviewSou
         viewer,
         region=ctx.region,
         controller=Controller.from_config(ctx.config),
-        tz=local_zone(),
+        tz=local_zone(str(ctx.config.get("general.timezone"))),
     )
     window.show()
     try:
