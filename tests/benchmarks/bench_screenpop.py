@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,14 +31,7 @@ from PySide6.QtCore import QEvent, QObject
 from pytestqt.qtbot import QtBot
 
 from consentdesk.core.demo import DEMO_CALLER
-
-# The telephony tests' fixtures: a real sidebar on a seeded demo ledger.
-from telephony.conftest import (  # noqa: F401
-    OFFSCREEN_LIMITS,
-    RunningSidebar,
-    config_file,
-    start_sidebar,
-)
+from telephony.helpers import OFFSCREEN_LIMITS, RunningSidebar, SidebarStarter, default_config
 from telephony.softphone import CANCEL_SCENARIO, Baresip, Sipp
 
 pytestmark = [
@@ -117,6 +110,14 @@ def invites_by_call_id(workdir: Path) -> dict[str, float]:
 
 
 @pytest.fixture
+def sidebars(qtbot: QtBot, data_dir: Path, tmp_path: Path) -> Iterator[SidebarStarter]:
+    """Real sidebars on a seeded demo ledger, as in the telephony tests."""
+    starter = SidebarStarter(qtbot, data_dir, default_config(tmp_path / "config.toml"))
+    yield starter
+    starter.close()
+
+
+@pytest.fixture
 def results() -> Iterator[dict[str, object]]:
     data: dict[str, object] = {}
     yield data
@@ -130,13 +131,13 @@ def results() -> Iterator[dict[str, object]]:
 def test_sip_invite_to_caller_painted(
     qtbot: QtBot,
     tmp_path: Path,
-    start_sidebar: Callable[..., RunningSidebar],
+    sidebars: SidebarStarter,
     results: dict[str, object],
 ) -> None:
     phone = Baresip(tmp_path / "baresip")
     phone.start()
     try:
-        running = start_sidebar(baresip=phone.ctrl_address)
+        running = sidebars(baresip=phone.ctrl_address)
         qtbot.waitUntil(lambda: running.calls.link_up is True, timeout=10_000)
         clock = PaintClock(running)
         sipp = Sipp(
@@ -171,21 +172,20 @@ def test_sip_invite_to_caller_painted(
 def test_call_command_hand_off(
     qtbot: QtBot,
     data_dir: Path,
-    config_file: Path,
-    start_sidebar: Callable[..., RunningSidebar],
+    sidebars: SidebarStarter,
     results: dict[str, object],
 ) -> None:
-    running = start_sidebar()
+    running = sidebars()
     clock = PaintClock(running)
     base = [sys.executable, "-m", "consentdesk", "--data-dir", str(data_dir)]
-    base += ["--config", str(config_file), "call"]
+    base += ["--config", str(sidebars.config_file), "call"]
     returned_ms: list[float] = []
     painted_ms: list[float] = []
     for i in range(HANDOFFS):
         call_id = f"bench-{i}"
         start = time.time()
         proc = subprocess.Popen([*base, "+4915112345678", "--call-id", call_id])
-        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=10_000)
+        qtbot.waitUntil(lambda p=proc: p.poll() is not None, timeout=10_000)
         returned_ms.append((time.time() - start) * 1000)
         assert proc.returncode == 0
         qtbot.waitUntil(lambda cid=call_id: cid in clock.header_at, timeout=10_000)

@@ -10,7 +10,8 @@
    that caller (status read on the worker included). Target: p95 <= 50 ms.
 2. Cold start: ``consentdesk`` (plain, on a demo ledger) against a bare PySide6
    window with one label, alternated in the same run, both on the offscreen
-   platform: process start → first painted frame, and peak RSS of the process.
+   platform: process start → first painted frame, and peak RSS of the process
+   (for the sidebar: once its ledger is open, which comes after the first frame).
    Targets: median time and peak memory each at most 2x the bare window's.
 
 Results go to tests/artifacts/bench_sidebar.json.
@@ -71,7 +72,7 @@ BARE_WINDOW = textwrap.dedent(
             with open("/proc/self/status") as fh:
                 peak = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
             with open(os.environ["PROBE"], "w") as fh:
-                fh.write(f"{painted} {peak}\\n")
+                fh.write(f"{painted} {peak}\\n{peak}\\n")
             QApplication.quit()
 
     app = QApplication(sys.argv)
@@ -188,19 +189,18 @@ def test_call_arrived_to_caller_painted(
     assert pct(samples, 95) <= PAINT_P95_MS
 
 
-def _start_once(command: list[str], env: dict[str, str], probe: Path) -> tuple[float, int]:
-    """(ms from spawn to first painted frame, peak RSS in KiB of the whole run)."""
+def _start_once(command: list[str], env: dict[str, str], probe: Path) -> tuple[float, int, int]:
+    """(ms from spawn to first painted frame, peak RSS KiB then, peak RSS KiB at the end).
+
+    Peak memory is the process's own VmHWM (getrusage would count the pages
+    the child shared with this big test process before exec).
+    """
     probe.unlink(missing_ok=True)
     started = time.monotonic()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    assert proc.returncode == 0, stderr
-    painted, _peak_at_paint = probe.read_text().split()
-    return (float(painted) - started) * 1000, int(usage.ru_maxrss)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    painted, at_paint, at_end = probe.read_text().split()
+    return (float(painted) - started) * 1000, int(at_paint), int(at_end)
 
 
 def test_cold_start_against_a_bare_window(
@@ -222,16 +222,18 @@ def test_cold_start_against_a_bare_window(
     bare_env = env | {"PROBE": str(probe)}
     desk_ms: list[float] = []
     bare_ms: list[float] = []
+    desk_paint_kb: list[int] = []
     desk_kb: list[int] = []
     bare_kb: list[int] = []
     for run in range(START_RUNS):
-        ms, kb = _start_once(bare_cmd, bare_env, probe)
+        ms, _, kb = _start_once(bare_cmd, bare_env, probe)
         if run:
             bare_ms.append(ms)
             bare_kb.append(kb)
-        ms, kb = _start_once(desk_cmd, desk_env, probe)
+        ms, paint_kb, kb = _start_once(desk_cmd, desk_env, probe)
         if run:
             desk_ms.append(ms)
+            desk_paint_kb.append(paint_kb)
             desk_kb.append(kb)
     time_ratio = statistics.median(desk_ms) / statistics.median(bare_ms)
     rss_ratio = max(desk_kb) / max(bare_kb)
@@ -239,7 +241,8 @@ def test_cold_start_against_a_bare_window(
         "consentdesk_ms": summary(desk_ms),
         "bare_window_ms": summary(bare_ms),
         "time_ratio_median": round(time_ratio, 2),
-        "consentdesk_peak_rss_mib": round(max(desk_kb) / 1024, 1),
+        "consentdesk_peak_rss_at_paint_mib": round(max(desk_paint_kb) / 1024, 1),
+        "consentdesk_peak_rss_ledger_open_mib": round(max(desk_kb) / 1024, 1),
         "bare_window_peak_rss_mib": round(max(bare_kb) / 1024, 1),
         "rss_ratio": round(rss_ratio, 2),
     }

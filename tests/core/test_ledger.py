@@ -89,9 +89,7 @@ def test_reopening_keeps_everything(data_dir: Path) -> None:
         receipt = led.capture(event)
     with make_ledger(data_dir / FILE_NAME) as led:
         assert led.history(NUMBER) == (event,)
-        assert led.capture(event) == receipt.__class__(
-            event.event_id, receipt.seq, receipt.hash, receipt.recorded_at, duplicate=True
-        )
+        assert led.capture(event) == dataclasses.replace(receipt, duplicate=True)
 
 
 def test_closed_ledger_refuses_calls(data_dir: Path) -> None:

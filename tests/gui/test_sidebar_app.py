@@ -37,6 +37,7 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.
 def base_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["CONSENTDESK_DATA_DIR"] = str(data_dir)
+    env["XDG_CONFIG_HOME"] = str(data_dir.parent / "xdg-config")
     env.pop("QT_QPA_PLATFORM", None)
     return env
 
@@ -121,5 +122,6 @@ def test_the_real_launch_paints_a_window(data_dir: Path, tmp_path: Path, extra: 
     env = base_env(data_dir) | {"QT_QPA_PLATFORM": "offscreen", STARTUP_PROBE_ENV: str(probe)}
     result = run_cli(*extra, env=env)
     assert result.returncode == 0, result.stderr
-    painted, peak_kb = probe.read_text().split()
-    assert float(painted) > 0 and int(peak_kb) > 0
+    painted, at_paint_kb, ledger_open_kb = probe.read_text().split()
+    assert float(painted) > 0 and 0 < int(at_paint_kb) <= int(ledger_open_kb)
+    assert (data_dir / "ledger.sqlite3").exists() or any(data_dir.iterdir()), "ledger opened"

@@ -64,6 +64,8 @@ def xvfb() -> Iterator[str]:
 def _env(display: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", CONSENTDESK_DATA_DIR=str(data_dir))
+    # A fresh settings folder: no window place remembered from other tests.
+    env["XDG_CONFIG_HOME"] = str(data_dir.parent / "xdg-config")
     env.update(extra)
     return env
 

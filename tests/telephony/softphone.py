@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conftest import HERE, LineProcess
+from .helpers import HERE, LineProcess
 
 CALL_SCENARIO = HERE / "sipp_uac_call.xml"  # answered, held, BYE
 CANCEL_SCENARIO = HERE / "sipp_uac_cancel.xml"  # rings, then the caller gives up

@@ -21,7 +21,7 @@ from consentdesk.core.demo import DEMO_CALLER
 from consentdesk.telephony.events import CallPhase, CallSource
 from consentdesk.telephony.handoff import InstancePaths, drain_spool
 
-from .conftest import OFFSCREEN_LIMITS, RunningSidebar, seeded_data_dir
+from .helpers import OFFSCREEN_LIMITS, RunningSidebar, seeded_data_dir
 
 pytestmark = OFFSCREEN_LIMITS
 

@@ -21,7 +21,7 @@ from consentdesk.telephony import handoff
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource, call_event_from_json
 from consentdesk.telephony.handoff import HEADER, InstancePaths, spool_event
 
-from .conftest import LineProcess, peer_args
+from .helpers import LineProcess, peer_args
 
 ERIKA = "+4915112345678"
 

@@ -22,7 +22,7 @@ from consentdesk.core.model import ConsentEvent
 from consentdesk.gui.flows import ConsentFlow
 from consentdesk.telephony.events import CallPhase, CallSource
 
-from .conftest import OFFSCREEN_LIMITS, RunningSidebar
+from .helpers import OFFSCREEN_LIMITS, RunningSidebar
 from .softphone import CANCEL_SCENARIO, Baresip, Sipp
 
 pytestmark = [

@@ -52,8 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from consentdesk.logs import setup_logging
+
     try:
+        setup_logging()
         ctx = Context.from_args(args)
+    except ValueError as exc:  # a bad CONSENTDESK_LOG_LEVEL
+        print(f"consentdesk: {exc}", file=sys.stderr)
+        return 2
     except UsageError as exc:
         print(f"consentdesk: {exc}", file=sys.stderr)
         return 2

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
 from consentdesk.cli.common import Context, UsageError, print_json
 
 if TYPE_CHECKING:
+    import subprocess
+
     from consentdesk.telephony.events import CallEvent
     from consentdesk.telephony.handoff import InstancePaths
 
@@ -46,7 +47,9 @@ def register(sub: Any) -> None:
         description="What the desktop runs for consentdesk://call?number=…&id=…&event=… "
         "and tel:/sip: links.",
     )
-    p.add_argument("uri", metavar="URI")
+    # Optional: a desktop launcher runs "open-uri %u" with no URL when the
+    # agent just starts the app; that opens (or raises) the sidebar.
+    p.add_argument("uri", metavar="URI", nargs="?")
     p.set_defaults(handler=open_uri_cmd)
 
     p = sub.add_parser("calls", help="this shift's recent calls")
@@ -76,9 +79,30 @@ def call_cmd(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def open_uri_cmd(args: argparse.Namespace, ctx: Context) -> int:
+    if args.uri is None:
+        return show_sidebar(ctx, args)
     from consentdesk.telephony.uri import parse_call_uri
 
     return hand_off(parse_call_uri(args.uri, region=ctx.region), ctx, args)
+
+
+def show_sidebar(ctx: Context, args: argparse.Namespace) -> int:
+    """Bring the running sidebar forward, or start one; never waits for it."""
+    from consentdesk.telephony.handoff import (
+        HandoffError,
+        InstancePaths,
+        claim_launch,
+        control_message,
+    )
+
+    try:
+        paths = InstancePaths.for_data_dir(ctx.data_dir)
+        if not _deliver(paths, control_message("show")) and claim_launch(paths):
+            start_sidebar(ctx, args)
+    except (HandoffError, OSError) as exc:
+        print(f"consentdesk: cannot open the sidebar: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _deliver(paths: InstancePaths, message: dict[str, Any]) -> bool:
@@ -130,16 +154,17 @@ def sidebar_command(ctx: Context, args: argparse.Namespace) -> list[str]:
 
 def start_sidebar(ctx: Context, args: argparse.Namespace) -> None:
     """Start a detached sidebar; it drains the spooled call once it listens."""
+    import subprocess
+
     options: dict[str, Any] = {
         "stdin": subprocess.DEVNULL,
         "stdout": subprocess.DEVNULL,
         "stderr": subprocess.DEVNULL,
         "close_fds": True,
     }
-    if os.name == "nt":
-        options["creationflags"] = (
-            subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-        )
+    if sys.platform == "win32":
+        flags = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+        options["creationflags"] = flags
     else:
         options["start_new_session"] = True
     _LAUNCHED.append(subprocess.Popen(sidebar_command(ctx, args), **options))

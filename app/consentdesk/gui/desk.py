@@ -6,16 +6,18 @@ import copy
 import logging
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from consentdesk.core.backend import Backend
-from consentdesk.core.catalogue import Catalogue
 from consentdesk.core.config import Config
 from consentdesk.core.model import Jurisdiction, Purpose
-from consentdesk.core.scripts import Script
 from consentdesk.gui.tasks import Task, TaskRunner, describe_error
+
+if TYPE_CHECKING:
+    from consentdesk.core.backend import Backend
+    from consentdesk.core.catalogue import Catalogue
+    from consentdesk.core.scripts import Script
 
 log = logging.getLogger("consentdesk.gui")
 

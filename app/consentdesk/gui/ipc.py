@@ -4,8 +4,9 @@ The server accepts the frames described in :mod:`consentdesk.telephony.handoff`
 (4-byte length + JSON, at most 8 KiB), answers each with ``{"ok": …}`` and
 emits the call it carried. The socket is restricted to the current user
 (``UserAccessOption``; on POSIX it also lives in the user's private runtime
-folder). A socket left behind by a crash is detected by a failed connect and
-removed with ``QLocalServer.removeServer`` before listening again.
+folder). A socket left behind by a crash is detected by a failed connect (and
+the instance lock being free) and removed with ``QLocalServer.removeServer``
+before listening again.
 """
 
 from __future__ import annotations

@@ -9,23 +9,27 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from consentdesk.cli.common import Context
-from consentdesk.core.backend import Backend
 from consentdesk.gui.calls import CallController
 from consentdesk.gui.desk import Desk
-from consentdesk.gui.flows import Outcome
 from consentdesk.gui.tasks import TaskRunner
 from consentdesk.gui.window import SettingsPageFactory, SidebarWindow
+
+if TYPE_CHECKING:
+    from consentdesk.core.backend import Backend
+    from consentdesk.gui.flows import Outcome
 
 log = logging.getLogger("consentdesk.gui")
 
 # Set to a file path: the first painted frame's time (time.monotonic()) and the
-# peak memory are written there and the sidebar quits — the cold-start check.
+# peak memory (KiB) then are written there; once the ledger is open the peak
+# memory again, and the sidebar quits. The cold-start benchmark and the launch
+# test use it.
 STARTUP_PROBE_ENV = "CONSENTDESK_STARTUP_PROBE"
 
 
@@ -49,19 +53,24 @@ class Sidebar:
     window: SidebarWindow
     runner: TaskRunner
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    closed: bool = False
 
     def shutdown(self) -> None:
         """Stop connectors, close the window, finish the worker, then delete the Qt
-        objects in a fixed order (leaving them to the interpreter's exit crashes)."""
-        if not shiboken6.isValid(self.window):
+        objects in a fixed order (leaving them to the interpreter's exit crashes).
+        Safe to call twice, and after the window was already closed or deleted."""
+        if self.closed:
             return
+        self.closed = True
         for cleanup in reversed(self.cleanups):
             cleanup()
         self.cleanups.clear()
-        self.window.close()
+        if shiboken6.isValid(self.window):
+            self.window.close()
         self.runner.shutdown()
         for obj in (self.window, self.calls, self.desk, self.runner):
-            shiboken6.delete(obj)
+            if shiboken6.isValid(obj):
+                shiboken6.delete(obj)
 
 
 def build_sidebar(
@@ -78,28 +87,6 @@ def build_sidebar(
     return Sidebar(desk=desk, calls=calls, window=window, runner=runner)
 
 
-class _FirstPaint(QObject):
-    """Writes the first paint time of the window for the start-up benchmark."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-        self.done = False
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if not self.done and event.type() == QEvent.Type.Paint:
-            self.done = True
-            QTimer.singleShot(0, self._write)
-        return False
-
-    def _write(self) -> None:
-        painted = time.monotonic()
-        peak_kb = _peak_rss_kb()
-        with open(self.path, "w", encoding="utf-8") as fh:
-            fh.write(f"{painted} {peak_kb}\n")
-        QApplication.quit()
-
-
 def _peak_rss_kb() -> int:
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
@@ -113,11 +100,20 @@ def _peak_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def _write_startup_probe(path: str) -> None:
+    painted = time.monotonic()
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f"{painted} {_peak_rss_kb()}\n")
+
+
 def run_sidebar(ctx: Context, args: argparse.Namespace, *, caller: str | None = None) -> int:
-    """Open the sidebar (single instance per data folder) and run until it closes."""
+    """Open the sidebar (single instance per data folder) and run until it closes.
+
+    The window is painted first; the ledger opens and the softphone connectors
+    start right after, so the agent sees the sidebar as early as possible.
+    """
     from consentdesk.gui.app import create_app
     from consentdesk.gui.ipc import claim_instance
-    from consentdesk.gui.telephony_glue import attach_telephony
 
     app = create_app()
     server = claim_instance(ctx.data_dir)
@@ -125,30 +121,42 @@ def run_sidebar(ctx: Context, args: argparse.Namespace, *, caller: str | None = 
         print("consentdesk: the sidebar is already running; brought it to the front")
         return 0
     sidebar = build_sidebar(ctx)
-    telephony = attach_telephony(sidebar.calls, ctx, args, server=server, tasks=sidebar.runner)
-
-    def stop_telephony() -> None:
-        telephony.stop()
-        shiboken6.delete(telephony)
-        shiboken6.delete(server)
-
-    sidebar.cleanups.append(stop_telephony)
-    server.show_requested.connect(sidebar.window.bring_forward)
-
-    def note_captures(outcome: Outcome) -> None:
-        for event in outcome.events:
-            telephony.note_capture(event.call_id, event.event_id)
-
-    sidebar.window.panel.captured.connect(note_captures)
+    window = sidebar.window
+    server.show_requested.connect(window.bring_forward)
+    sidebar.cleanups.append(lambda: shiboken6.delete(server))
     probe = os.environ.get(STARTUP_PROBE_ENV)
-    if probe:
-        watcher = _FirstPaint(probe)
-        sidebar.window.installEventFilter(watcher)
-        sidebar.cleanups.append(lambda: shiboken6.delete(watcher))
-    sidebar.window.show()
-    sidebar.desk.load()
+
+    def start_background() -> None:
+        from consentdesk.gui.telephony_glue import attach_telephony
+
+        if probe:
+            _write_startup_probe(probe)
+
+            def loaded() -> None:
+                with open(probe, "a", encoding="utf-8") as fh:
+                    fh.write(f"{_peak_rss_kb()}\n")
+                QApplication.quit()
+
+            sidebar.desk.ready.connect(loaded)
+            sidebar.desk.load_failed.connect(lambda _message: QApplication.exit(1))
+        sidebar.desk.load()
+        telephony = attach_telephony(sidebar.calls, ctx, args, server=server, tasks=sidebar.runner)
+
+        def note_captures(outcome: Outcome) -> None:
+            for event in outcome.events:
+                telephony.note_capture(event.call_id, event.event_id)
+
+        def stop_telephony() -> None:
+            telephony.stop()
+            shiboken6.delete(telephony)
+
+        window.panel.captured.connect(note_captures)
+        sidebar.cleanups.append(stop_telephony)
+
+    window.first_painted.connect(start_background)
     if caller is not None:
         sidebar.calls.manual_call(caller)
+    window.show()
     try:
         return int(app.exec())
     finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -19,7 +19,6 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QFont
 
-from consentdesk.core.catalogue import Catalogue
 from consentdesk.core.model import (
     CellStatus,
     Channel,
@@ -29,6 +28,9 @@ from consentdesk.core.model import (
     Purpose,
 )
 from consentdesk.gui import labels, theme
+
+if TYPE_CHECKING:
+    from consentdesk.core.catalogue import Catalogue
 
 _USER = int(Qt.ItemDataRole.UserRole)
 

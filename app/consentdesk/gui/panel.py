@@ -7,6 +7,7 @@ import html
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QItemSelectionModel,
@@ -37,25 +38,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core import phone
 from consentdesk.core.catalogue import Catalogue
 from consentdesk.core.model import Channel, ConsentEvent, ConsentState, SubjectStatus, utcnow
 from consentdesk.gui import labels, theme
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.delegates import CellDelegate, TwoLineDelegate, scaled_font_for
 from consentdesk.gui.desk import Desk
-from consentdesk.gui.flows import (
-    AgentPrompt,
-    ConsentFlow,
-    CorrectionFlow,
-    FlowEnv,
-    FlowPage,
-    Outcome,
-    RequestFlow,
-    VerifyFlow,
-    WithdrawalFlow,
-    withdrawable_cells,
-)
 from consentdesk.gui.models import (
     ChannelRole,
     ConsentGridModel,
@@ -68,7 +56,13 @@ from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import Banner, FittedText, StateChip, scaled_font, section_title
 from consentdesk.telephony.events import CallPhase
 
+# The capture flows (and the capture rules they pull in) are imported where a
+# flow starts, so that start-up paints the window without them.
+if TYPE_CHECKING:
+    from consentdesk.gui.flows import FlowEnv, FlowPage, Outcome
+
 log = logging.getLogger("consentdesk.gui.panel")
+
 
 SHORTCUTS = {
     "consent": "Ctrl+G",
@@ -200,6 +194,8 @@ class CallerHeader(QFrame):
             self.number.setText("No number sent — look the caller up below")
             self.dialled.setText(f"As sent: {call.raw_number}" if call.raw_number else "")
         else:
+            from consentdesk.core import phone  # phone metadata loads with the first caller
+
             display = phone.display(call.number)
             self.name.setText(name or call.display_name or display)
             self.number.setText(display)
@@ -643,6 +639,8 @@ class CallerPanel(QWidget):
     # --- flows -------------------------------------------------------------------
 
     def _env(self) -> FlowEnv | None:
+        from consentdesk.gui.flows import FlowEnv
+
         if self.call is None or self.call.number is None or self.status is None:
             return None
         return FlowEnv(
@@ -655,6 +653,8 @@ class CallerPanel(QWidget):
         )
 
     def _open(self, make: Callable[[FlowEnv], FlowPage]) -> FlowPage | None:
+        from consentdesk.gui.flows import AgentPrompt
+
         if self.flow is not None or self._env() is None or not self.desk.loaded:
             return None
 
@@ -684,6 +684,8 @@ class CallerPanel(QWidget):
         (focus or page).setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _flow_closed(self, page: FlowPage) -> None:
+        from consentdesk.gui.flows import AgentPrompt
+
         if page is not self.flow:
             return
         self._close_flow()
@@ -729,31 +731,43 @@ class CallerPanel(QWidget):
         self.banner.info(message)
 
     def start_consent(self) -> FlowPage | None:
+        from consentdesk.gui.flows import ConsentFlow
+
         cell = self.selected_cell()
         purposes = [cell[0]] if cell else []
         channels = [cell[1]] if cell else []
         return self._open(lambda env: ConsentFlow(env, purposes=purposes, channels=channels))
 
     def start_withdrawal(self, *, group: str | None = None) -> FlowPage | None:
+        from consentdesk.gui.flows import WithdrawalFlow
+
         cell = self.selected_cell()
         cells = [cell] if cell and group is None else []
         return self._open(lambda env: WithdrawalFlow(env, cells=cells, group=group))
 
     def start_request(self) -> FlowPage | None:
+        from consentdesk.gui.flows import RequestFlow
+
         return self._open(lambda env: RequestFlow(env))
 
     def start_correction(self) -> FlowPage | None:
+        from consentdesk.gui.flows import CorrectionFlow
+
         event = self.selected_event()
         if event is None:
             return None
         return self._open(lambda env: CorrectionFlow(env, event))
 
     def start_verify(self) -> FlowPage | None:
+        from consentdesk.gui.flows import VerifyFlow
+
         if self.call is None or self.call.verified_by:
             return None
         return self._open(lambda env: VerifyFlow(env))
 
     def _fill_withdraw_menu(self) -> None:
+        from consentdesk.gui.flows import withdrawable_cells
+
         self.withdraw_menu.clear()
         catalogue = self.desk.catalogue
         if self.status is None or catalogue is None:

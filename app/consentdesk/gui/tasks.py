@@ -14,24 +14,32 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from consentdesk.core.backend import Backend, BackendError
 from consentdesk.core.model import DomainError
+
+if TYPE_CHECKING:
+    from consentdesk.core.backend import Backend
 
 log = logging.getLogger("consentdesk.gui.tasks")
 
-# Exceptions whose message is written for people; anything else is a bug and
-# is shown with a generic message while the log keeps the traceback.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (BackendError, DomainError, OSError)
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions whose message is written for people; anything else is a bug and
+    is shown with a generic message while the log keeps the traceback."""
+    # Imported here: the backend module (and the script machinery it names) is
+    # not needed to paint the first window.
+    from consentdesk.core.backend import BackendError
+
+    return (BackendError, DomainError, OSError)
 
 
 def describe_error(exc: BaseException) -> str:
     """A one-line message for the agent (no traceback, nothing personal added)."""
-    if isinstance(exc, EXPECTED_ERRORS):
+    if isinstance(exc, expected_errors()):
         text = str(exc).strip() or type(exc).__name__
         return text.splitlines()[0]
     return f"Unexpected error ({type(exc).__name__}); see the log"
@@ -83,7 +91,7 @@ class _Worker(QObject):
         try:
             result = job.fn(self._ensure_backend()) if job.needs_backend else job.fn()
         except Exception as exc:
-            if isinstance(exc, EXPECTED_ERRORS):
+            if isinstance(exc, expected_errors()):
                 log.info("task %r failed: %s", job.label, type(exc).__name__)
             else:
                 log.exception("task %r raised unexpectedly", job.label)
@@ -94,6 +102,8 @@ class _Worker(QObject):
     def _ensure_backend(self) -> Backend:
         if self._backend is None:
             if self._open_backend is None:
+                from consentdesk.core.backend import BackendError
+
                 raise BackendError("no backend is configured")
             self._backend = self._open_backend()
         return self._backend

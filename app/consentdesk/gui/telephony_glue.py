@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal, Slot
+from PySide6.QtGui import QFileOpenEvent
 
 from consentdesk.core.calls import RecentCalls
 from consentdesk.telephony.baresip import BaresipConnector, parse_hostport
 from consentdesk.telephony.events import CallEvent
 from consentdesk.telephony.handoff import CallIdResolver
+from consentdesk.telephony.uri import InvalidUri, parse_call_uri
 
 if TYPE_CHECKING:
     from consentdesk.cli.common import Context
@@ -27,6 +29,25 @@ if TYPE_CHECKING:
     from consentdesk.gui.tasks import TaskRunner
 
 log = logging.getLogger("consentdesk.gui.telephony")
+
+
+URI_SCHEMES = ("consentdesk:", "tel:", "sip:", "sips:")
+
+
+class _UriOpenFilter(QObject):
+    """Routes the URLs the OS hands a running app (QFileOpenEvent) to the call path."""
+
+    def __init__(self, telephony: Telephony) -> None:
+        super().__init__(telephony)
+        self.telephony = telephony
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if isinstance(event, QFileOpenEvent):
+            url = event.url().toString()
+            if url.lower().startswith(URI_SCHEMES):
+                self.telephony.open_uri(url)
+                return True
+        return False
 
 
 class Telephony(QObject):
@@ -62,6 +83,7 @@ class Telephony(QObject):
         self._resolver = CallIdResolver()
         self.connector: BaresipConnector | None = None
         self.baresip_address = baresip
+        self._uri_filter: _UriOpenFilter | None = None
         # Connector callbacks run on its thread; these signals hop to ours.
         self._from_connector.connect(self._route)
         self._link_from_connector.connect(self._link)
@@ -90,6 +112,23 @@ class Telephony(QObject):
         self.controller.handle(event)
         self._remember(event)
         self.event_routed.emit(event)
+
+    def listen_for_uris(self) -> None:
+        """Take URLs the OS delivers to the running app (macOS URL scheme events)."""
+        app = QCoreApplication.instance()
+        if app is not None and self._uri_filter is None:
+            self._uri_filter = _UriOpenFilter(self)
+            app.installEventFilter(self._uri_filter)
+
+    def open_uri(self, uri: str) -> bool:
+        """A URI handed to this process (macOS delivers them as FileOpen events)."""
+        try:
+            event = parse_call_uri(uri, region=self.region)
+        except InvalidUri as exc:
+            log.warning("refused a call URI: %s", exc)
+            return False
+        self._route_handoff(event)
+        return True
 
     @Slot(bool)
     def _link(self, up: bool) -> None:
@@ -137,6 +176,10 @@ class Telephony(QObject):
             QCoreApplication.removePostedEvents(self)
         if self.server is not None:
             self.server.close()
+        app = QCoreApplication.instance()
+        if self._uri_filter is not None and app is not None:
+            app.removeEventFilter(self._uri_filter)
+            self._uri_filter = None
 
 
 def attach_telephony(
@@ -170,6 +213,7 @@ def attach_telephony(
         tasks=tasks,
         open_recent_calls=lambda: RecentCalls.open(ctx.data_dir, ctx.config),
     )
+    telephony.listen_for_uris()
     if server is not None:
         server.drain()
     return telephony

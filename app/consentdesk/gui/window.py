@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core import phone
 from consentdesk.core.model import DomainError
 from consentdesk.gui import theme
 from consentdesk.gui.calls import Call, CallController
@@ -44,9 +43,12 @@ class SidebarWindow(QMainWindow):
 
     Signals:
         collapsed_changed(bool): the window was collapsed to a strip / expanded.
+        first_painted(): once, after the window's first frame was painted; work
+            that can wait (opening the ledger, connecting softphones) starts here.
     """
 
     collapsed_changed = Signal(bool)
+    first_painted = Signal()
 
     def __init__(
         self,
@@ -62,6 +64,7 @@ class SidebarWindow(QMainWindow):
         self.settings_pages: list[SettingsPageFactory] = list(settings_pages or [])
         self.collapsed = False
         self._placed = False
+        self._painted = False
         self._dock_side = str(desk.config.get("sidebar.dock"))
         self.setWindowTitle("Consent Desk")
         self.setWindowIcon(theme.app_icon())
@@ -165,7 +168,6 @@ class SidebarWindow(QMainWindow):
         self.lookup.setPlaceholderText("Number, any format (Ctrl+L)")
         self.lookup.setToolTip("Type a number and press Enter to look the customer up (Ctrl+L)")
         self.lookup.setAccessibleName("Look up a number")
-        self.lookup.setMaxLength(phone.MAX_INPUT)
         self.lookup.setClearButtonEnabled(True)
         self.lookup.returnPressed.connect(self.look_up)
         self.lookup.textEdited.connect(lambda _t: self.lookup_error.hide())
@@ -242,6 +244,8 @@ class SidebarWindow(QMainWindow):
         self.lookup.selectAll()
 
     def _parsed_lookup(self) -> str | None:
+        from consentdesk.core import phone  # libphonenumber's metadata loads on first use
+
         text = self.lookup.text()
         try:
             number = phone.normalize(text, self.desk.region)
@@ -293,7 +297,11 @@ class SidebarWindow(QMainWindow):
             row = QWidget()
             line = QHBoxLayout(row)
             line.setContentsMargins(0, 0, 0, 0)
-            who = call.display_name or (phone.display(call.number) if call.number else "Withheld")
+            who = call.display_name or "Withheld"
+            if call.number and not call.display_name:
+                from consentdesk.core import phone
+
+                who = phone.display(call.number)
             label = QLabel(f"⏸ {'On hold' if call.answered_at else 'Waiting'}: {who}")
             label.setWordWrap(True)
             button = QPushButton("Switch")
@@ -409,6 +417,13 @@ class SidebarWindow(QMainWindow):
                 # The frame's size is known only once the window is up: fit again then.
                 QTimer.singleShot(0, self.dock)
         super().showEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if not self._painted and event.type() == QEvent.Type.Paint:
+            self._painted = True
+            QTimer.singleShot(0, self.first_painted.emit)  # after this frame is out
+        return handled
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.collapsed:

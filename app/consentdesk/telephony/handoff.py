@@ -25,6 +25,7 @@ import re
 import socket
 import stat
 import struct
+import sys
 import time
 import uuid
 import warnings
@@ -131,7 +132,7 @@ class InstanceLock:
             return True
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":
                 import msvcrt
 
                 msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
