@@ -12,8 +12,15 @@ from keyring.backend import KeyringBackend
 
 _ISOLATED = Path(tempfile.mkdtemp(prefix="consentdesk-tests-"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+for var in (
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_RUNTIME_DIR",  # sidebars' single-instance sockets
+):
     os.environ[var] = str(_ISOLATED / var.lower())
+    (_ISOLATED / var.lower()).mkdir(mode=0o700)
 os.environ["CONSENTDESK_SITE_CONFIG"] = str(_ISOLATED / "site-config.toml")
 os.environ.pop("CONSENTDESK_DATA_DIR", None)
 os.environ.pop("CONSENTDESK_TOKEN", None)

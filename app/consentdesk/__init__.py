@@ -1,10 +1,7 @@
 """Consent Desk: consent status and privacy requests beside the softphone."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("consentdesk")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0+source"
+# The single source of the version (pyproject reads it); a constant, because
+# importlib.metadata costs tens of milliseconds on every softphone hand-off.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]
