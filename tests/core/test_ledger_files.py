@@ -266,6 +266,7 @@ def test_migrations_run_in_order_once(data_dir: Path, monkeypatch: pytest.Monkey
     with make_ledger(path) as led:
         receipt = led.capture(consent())
     step = ("CREATE TABLE flags (seq INTEGER PRIMARY KEY, note TEXT)",)
+    released = schema_version()
     monkeypatch.setattr(ledger_mod, "MIGRATIONS", (*ledger_mod.MIGRATIONS, step))
     with make_ledger(path) as led:
         assert led.history(NUMBER)[0].event_id == receipt.event_id
@@ -274,7 +275,7 @@ def test_migrations_run_in_order_once(data_dir: Path, monkeypatch: pytest.Monkey
         assert led.count() == 1
     raw = sqlite3.connect(path)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == released + 1
         assert raw.execute("SELECT count(*) FROM flags").fetchone()[0] == 0
     finally:
         raw.close()
@@ -295,11 +296,55 @@ def test_a_failing_migration_changes_nothing(
         assert led.count() == 1 and led.verify().ok
     raw = sqlite3.connect(path)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == schema_version()
         names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
         assert "flags" not in names
     finally:
         raw.close()
+
+
+def _schema(path: Path) -> set[tuple[str, str]]:
+    raw = sqlite3.connect(path)
+    try:
+        return set(raw.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL"))
+    finally:
+        raw.close()
+
+
+# What the review window did to ledgers of schema 1 before its indexes were a migration.
+_LAZY_REVIEW_INDEXES = (
+    ("review_at", "CREATE INDEX review_at ON entries (at, seq)"),
+    ("review_call", "CREATE INDEX review_call ON entries (json_extract(body, '$.call_id'))"),
+)
+
+
+@pytest.mark.parametrize("lazy", [(), _LAZY_REVIEW_INDEXES], ids=["plain", "lazily-indexed"])
+def test_a_schema_1_ledger_is_upgraded_to_the_new_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lazy: tuple[tuple[str, str], ...]
+) -> None:
+    fresh = tmp_path / "fresh.sqlite3"
+    make_ledger(fresh).close()
+    old = tmp_path / "old.sqlite3"
+    with monkeypatch.context() as patch:
+        patch.setattr(ledger_mod, "MIGRATIONS", ledger_mod.MIGRATIONS[:1])
+        with make_ledger(old) as led:
+            receipt = led.capture(consent())
+    raw = sqlite3.connect(old)
+    for _name, statement in lazy:
+        raw.execute(statement)
+    raw.commit()
+    raw.close()
+    assert {n for n, _ in _schema(old) if n.startswith("review_")} == {n for n, _ in lazy}
+    with make_ledger(old) as led:
+        assert led.history(NUMBER)[0].event_id == receipt.event_id
+        assert led.verify().ok
+    # Upgraded, the file has exactly the tables, indexes and triggers of a new one.
+    assert _schema(old) == _schema(fresh)
+    assert set(lazy) <= _schema(fresh)
+    review = {n for n, _ in _schema(fresh) if n.startswith("review_")}
+    assert review == {
+        "review_" + x for x in ("at", "kind", "agent", "purpose", "action", "call", "tail")
+    }
 
 
 # --- durability --------------------------------------------------------------------------

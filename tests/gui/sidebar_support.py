@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
-from consentdesk.core.catalogue import load_catalogue
 from consentdesk.core.capture import consent_event
+from consentdesk.core.catalogue import load_catalogue
 from consentdesk.core.ledger import EmbeddedLedger, open_ledger
 from consentdesk.core.model import Channel, ConsentEvent, ConsentState, Jurisdiction
 from consentdesk.core.scripts import (

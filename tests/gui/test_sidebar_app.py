@@ -23,7 +23,9 @@ from consentdesk.gui.app import (
 from consentdesk.gui.main import STARTUP_PROBE_ENV
 
 
-def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "consentdesk", *args],
         env=env,

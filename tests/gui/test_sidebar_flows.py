@@ -302,7 +302,7 @@ def test_access_request_with_checklist_shows_the_reference_large(
     due = rules.due_date(Jurisdiction.GDPR, RequestType.ACCESS, today)
     assert due.strftime("%d %b %Y") in flow.due.text()
     checklist = rules.verification_checklist(Jurisdiction.GDPR, RequestType.ACCESS)
-    assert [b.text() for b in flow.checks] == list(checklist)
+    assert [b.full_text for b in flow.checks] == list(checklist)
     reference = flow.reference_text
     assert flow.script_view.rendered is not None
     assert reference in flow.script_view.rendered.text
@@ -455,8 +455,8 @@ def test_capture_during_a_softphone_call_carries_its_call_id(
 def test_script_language_follows_the_customer(
     qtbot: QtBot, make_sidebar: MakeSidebar, data_dir: Path, language: str
 ) -> None:
-    from consentdesk.core.catalogue import load_catalogue
     from consentdesk.core.capture import consent_event
+    from consentdesk.core.catalogue import load_catalogue
     from consentdesk.core.scripts import load_scripts, render, script_context, select_script
 
     script = select_script(

@@ -46,7 +46,6 @@ from consentdesk.gui.models import (
     UrgencyRole,
 )
 
-
 Demo = tuple[Catalogue, SubjectStatus, list[ConsentEvent]]
 
 

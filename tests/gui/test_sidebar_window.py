@@ -39,7 +39,7 @@ def screen_area() -> tuple[int, int, int, int]:
 
 def test_docks_full_height_to_the_right_edge(qtbot: QtBot, make_sidebar: MakeSidebar) -> None:
     window = make_sidebar().window
-    left, top, right, height = screen_area()
+    _left, top, right, height = screen_area()
     qtbot.waitUntil(lambda: window.frameGeometry().top() == top, timeout=2000)
     frame = window.frameGeometry()
     assert window.width() == SIDEBAR_WIDTH

@@ -70,7 +70,9 @@ def _env(display: str, data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _shoot(display: str, data_dir: Path, config: Path, out: Path, **extra: str) -> dict[str, object]:
+def _shoot(
+    display: str, data_dir: Path, config: Path, out: Path, **extra: str
+) -> dict[str, object]:
     report = out.with_suffix(".json")
     result = subprocess.run(
         [sys.executable, str(HELPER), str(data_dir), str(config), str(out), str(report)],

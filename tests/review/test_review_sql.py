@@ -20,7 +20,6 @@ from review_support import (
     TEAMS,
     Clock,
     Scenario,
-    consent,
     day,
     open_ledger,
     populate,
@@ -32,7 +31,6 @@ from consentdesk.core.incident import AuthorityNotified, CallTag, IncidentClosed
 from consentdesk.core.ledger import EmbeddedLedger
 from consentdesk.core.model import (
     Channel,
-    ConsentState,
     DomainError,
     Jurisdiction,
     RequestStatus,
@@ -55,7 +53,7 @@ from consentdesk.core.review import (
     raise_flag,
     resolve_flag,
 )
-from consentdesk.core.review_sql import SqlReviewSource, ensure_review_indexes
+from consentdesk.core.review_sql import SqlReviewSource
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ADMIN = Viewer("root", Role.ADMIN)
@@ -486,19 +484,6 @@ def test_integrity_check_finds_an_altered_record(
     conn.close()
     bad = admin.verify()
     assert not bad.ok and bad.first_bad_seq == 3 and "record 3" in bad.message
-
-
-def test_review_indexes_are_made_once(ledger: EmbeddedLedger, scenario: Scenario) -> None:
-    conn = sqlite3.connect(ledger.path, isolation_level=None)
-    try:
-        made = ensure_review_indexes(conn)
-        assert made == [name for name, _ in review_sql.REVIEW_INDEXES]
-        assert ensure_review_indexes(conn) == []
-    finally:
-        conn.close()
-    # The ledger keeps working and keeps its chain with the indexes in place.
-    ledger.capture(consent(at=T0 + timedelta(days=2), state=ConsentState.REFUSED))
-    assert ledger.verify().ok
 
 
 def test_a_closed_source_refuses_work(admin: SqlReviewSource) -> None:

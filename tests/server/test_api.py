@@ -40,6 +40,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/subjects/{e164}/history"): EVERYONE,
     ("PUT", "/v1/subjects/{e164}/profile"): EVERYONE,
     ("POST", "/v1/consents"): EVERYONE,
+    ("POST", "/v1/batch"): EVERYONE,
     ("POST", "/v1/requests"): EVERYONE,
     ("POST", "/v1/requests/{request_id}/changes"): EVERYONE,
     ("GET", "/v1/requests"): EVERYONE,
@@ -234,6 +235,46 @@ def test_chain_verifies_after_writes(api: Api) -> None:
         post(client, "/v1/requests", new_request(agent="alice"))
     report = Store(api.engine, catalogue=CATALOGUE, scripts=SCRIPTS).verify()
     assert report.ok and report.checked == 6
+
+
+def test_a_batch_is_appended_in_order_and_answered_per_record(api: Api) -> None:
+    first = consent(agent="alice")
+    new = new_request(agent="alice")
+    foreign = consent(agent="bert")
+    unknown = to_jsonable(consent(agent="alice")) | {"purpose": "telepathy"}
+    records = [
+        {"kind": "consent", "record": to_jsonable(first)},
+        {"kind": "request", "record": to_jsonable(new)},
+        {"kind": "request-change", "record": to_jsonable(verify(new.request_id, agent="alice"))},
+        {"kind": "consent", "record": to_jsonable(first)},
+        {"kind": "consent", "record": to_jsonable(foreign)},
+        {"kind": "consent", "record": unknown},
+        {"kind": "telepathy", "record": {}},
+        {"kind": "consent", "record": to_jsonable(first) | {"state": "refused"}},
+    ]
+    with api.client("alice") as client:
+        response = client.post("/v1/batch", content=json.dumps({"records": records}))
+        history = client.get(f"/v1/subjects/{NUMBER}/history").json()
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 201, 201, 200, 403, 422, 422, 409]
+    assert results[0]["body"]["seq"] == 1 and results[3]["body"] == results[0]["body"] | {
+        "duplicate": True
+    }
+    assert results[2]["body"]["status"] == "verifying"
+    assert results[4]["body"]["type"].endswith(":agent-mismatch")
+    assert [e["event_id"] for e in history] == [str(first.event_id)]
+    assert api.count("entries") == 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"records": "all"}, {"records": [], "extra": 1}, {"records": [{}] * 101}],
+    ids=["not-a-list", "extra-key", "too-many"],
+)
+def test_a_malformed_batch_is_refused_whole(api: Api, body: Any) -> None:
+    with api.client("alice") as client:
+        assert_problem(client.post("/v1/batch", content=json.dumps(body)), 422)
 
 
 # --- privacy requests -------------------------------------------------------------------

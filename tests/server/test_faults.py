@@ -8,6 +8,7 @@ chain verifies end to end.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +53,7 @@ def drain(backend: HttpBackend, *, what: str = "the outbox to drain") -> None:
 
 def assert_exactly_once(engine: Engine, event_ids: list[uuid.UUID]) -> None:
     """Each id recorded once, nothing else, projections whole, chain unbroken."""
+    engine.dispose()  # connections from before a fault may be dead
     with engine.connect() as conn:
         stored = [r[0] for r in conn.execute(text("SELECT event_id FROM entries ORDER BY seq"))]
         seqs = [r[0] for r in conn.execute(text("SELECT seq FROM entries ORDER BY seq"))]
@@ -68,8 +70,11 @@ def assert_exactly_once(engine: Engine, event_ids: list[uuid.UUID]) -> None:
 
 
 def entry_count(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM entries")).scalar_one())
+    # A fresh connection each time: the test's pool may have lost its connections
+    # to the faults it injects.
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
 
 
 def test_server_killed_in_the_middle_of_a_sync(
@@ -196,11 +201,12 @@ def test_database_connections_dropped_mid_run(
     done = threading.Event()
 
     def keep_syncing() -> None:
-        while backend.pending_count():
+        deadline = time.monotonic() + 120
+        while backend.pending_count() and time.monotonic() < deadline:
             backend.sync_once()
         done.set()
 
-    syncing = threading.Thread(target=keep_syncing)
+    syncing = threading.Thread(target=keep_syncing, daemon=True)
     syncing.start()
     kills = 0
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:

@@ -48,12 +48,18 @@ def problem(status: int, title: str, slug: str = "x", detail: str = "") -> httpx
 
 
 class FakeServer:
-    """Answers like the team server for the few routes a test needs; can go down."""
+    """Answers like the team server for the few routes a test needs; can go down.
+
+    ``consent_answer(record)`` gives ``(status, body)`` for one consent, whether it
+    came alone or in a batch; ``batches`` False makes it an older server without
+    ``/v1/batch``.
+    """
 
     def __init__(self) -> None:
         self.seen: list[httpx.Request] = []
         self.down = False
-        self.consent_answer: Handler = self._receipt
+        self.batches = True
+        self.consent_answer: Callable[[dict[str, Any]], tuple[int, Any]] = self.receipt
         self.history: list[dict[str, Any]] = []
         self.seq = 0
 
@@ -73,7 +79,14 @@ class FakeServer:
         if path.endswith("/history"):
             return httpx.Response(200, json=self.history)
         if path == "/v1/consents":
-            return self.consent_answer(request)
+            status, body = self.consent_answer(json.loads(request.content))
+            return httpx.Response(status, json=body)
+        if path == "/v1/batch" and self.batches:
+            results = []
+            for item in json.loads(request.content)["records"]:
+                status, body = self.consent_answer(item["record"])
+                results.append({"status": status, "body": body})
+            return httpx.Response(200, json={"results": results})
         return problem(404, "Not found")
 
     def _status(self) -> SubjectStatus:
@@ -82,16 +95,31 @@ class FakeServer:
         events = [event_from_json(e) for e in self.history]
         return SubjectStatus(Subject(NUMBER), current_status(events, CATALOGUE, utcnow()), ())
 
-    def _receipt(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
+    def receipt(self, body: dict[str, Any]) -> tuple[int, Any]:
         if all(e["event_id"] != body["event_id"] for e in self.history):
             self.history.append(body)
         self.seq += 1
         receipt = Receipt(body["event_id"], self.seq, "ab" * 32, utcnow())
-        return httpx.Response(201, json=to_jsonable(receipt))
+        return 201, to_jsonable(receipt)
+
+    def posted_event_ids(self) -> list[str]:
+        ids = []
+        for r in self.seen:
+            if r.method == "POST" and r.url.path == "/v1/consents":
+                ids.append(json.loads(r.content)["event_id"])
+            elif r.method == "POST" and r.url.path == "/v1/batch" and self.batches:
+                ids += [i["record"]["event_id"] for i in json.loads(r.content)["records"]]
+        return ids
 
     def posts(self) -> list[httpx.Request]:
         return [r for r in self.seen if r.method == "POST"]
+
+
+def problem_body(status: int, title: str, slug: str = "x", detail: str = "") -> dict[str, Any]:
+    body = {"type": f"urn:consentdesk:problem:{slug}", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    return body
 
 
 @pytest.fixture
@@ -265,8 +293,8 @@ def test_sync_sends_in_order_and_resumes_after_an_outage(
     server.down = False
     report = backend.sync_once()
     assert report.error is None and report.pending == 0 and len(report.sent) == 5
-    sent = [json.loads(r.content)["event_id"] for r in server.posts()]
-    assert sent == [str(e.event_id) for e in events]
+    assert server.posted_event_ids() == [str(e.event_id) for e in events]
+    assert [r.url.path for r in server.posts()] == ["/v1/batch"]  # one request for all five
 
 
 def test_a_busy_server_stops_the_pass_and_keeps_the_rest(
@@ -275,17 +303,44 @@ def test_a_busy_server_stops_the_pass_and_keeps_the_rest(
     backend = make()
     for _ in range(3):
         backend.capture(consent(agent="alice"))
-    calls = iter([None, problem(503, "Service unavailable")])
+    calls = iter([None, (503, problem_body(503, "Service unavailable"))])
 
-    def flaky(request: httpx.Request) -> httpx.Response:
+    def flaky(record: dict[str, Any]) -> tuple[int, Any]:
         answer = next(calls, None)
-        return answer if answer is not None else server._receipt(request)
+        return answer if answer is not None else server.receipt(record)
 
     server.consent_answer = flaky
     report = backend.sync_once()
     assert len(report.sent) == 1 and report.pending == 2 and "right now" in (report.error or "")
     assert backend.outbox.pending()[0].attempts == 1
     assert backend.sync_once().pending == 0
+
+
+def test_an_older_server_without_batches_gets_one_record_per_request(
+    make: Callable[..., HttpBackend], server: FakeServer
+) -> None:
+    server.batches = False
+    backend = make()
+    events = [consent(agent="alice") for _ in range(3)]
+    for e in events:
+        backend.capture(e)
+    assert backend.sync_once().pending == 0
+    paths = [r.url.path for r in server.posts()]
+    assert paths == ["/v1/batch", "/v1/consents", "/v1/consents", "/v1/consents"]
+    assert server.posted_event_ids() == [str(e.event_id) for e in events]
+
+
+def test_a_big_backlog_goes_in_batches_under_the_size_limit(
+    make: Callable[..., HttpBackend], server: FakeServer
+) -> None:
+    backend = make()
+    events = [consent(agent="alice") for _ in range(250)]
+    for e in events:
+        backend.capture(e)
+    assert backend.sync_once().pending == 0
+    batches = [r for r in server.posts() if r.url.path == "/v1/batch"]
+    assert len(batches) >= 3 and all(len(r.content) <= 64 * 1024 for r in batches)
+    assert server.posted_event_ids() == [str(e.event_id) for e in events]
 
 
 def test_a_refused_record_is_kept_with_the_reason(
@@ -296,10 +351,10 @@ def test_a_refused_record_is_kept_with_the_reason(
     backend.capture(bad)
     backend.capture(good)
 
-    def judge(request: httpx.Request) -> httpx.Response:
-        if json.loads(request.content)["event_id"] == str(bad.event_id):
-            return problem(422, "Invalid request", detail="unknown purpose")
-        return server._receipt(request)
+    def judge(record: dict[str, Any]) -> tuple[int, Any]:
+        if record["event_id"] == str(bad.event_id):
+            return 422, problem_body(422, "Invalid request", detail="unknown purpose")
+        return server.receipt(record)
 
     server.consent_answer = judge
     report = backend.sync_once()
@@ -316,7 +371,7 @@ def test_a_refused_token_stops_sync_without_losing_anything(
     backend = make()
     backend.me()
     backend.capture(consent(agent="alice"))
-    server.consent_answer = lambda request: problem(401, "Sign-in required")
+    server.consent_answer = lambda record: (401, problem_body(401, "Sign-in required"))
     report = backend.sync_once()
     assert report.error and "sign-in" in report.error
     assert backend.pending_count() == 1 and backend.rejected() == []

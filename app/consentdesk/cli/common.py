@@ -13,8 +13,9 @@ from typing import Any, NoReturn
 
 import platformdirs
 
+# Only what every command needs: building the parser and the softphone hand-off
+# (``consentdesk call``) must not load the domain model, ledger or review code.
 from consentdesk.core.config import APP, Config, ConfigError
-from consentdesk.core.model import DomainError, to_jsonable
 
 
 class UsageError(Exception):
@@ -51,6 +52,8 @@ class Context:
 
 
 def print_json(value: Any) -> None:
+    from consentdesk.core.model import to_jsonable
+
     json.dump(to_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
 
@@ -58,13 +61,8 @@ def print_json(value: Any) -> None:
 def run_handler(
     handler: Callable[[argparse.Namespace, Context], int], args: argparse.Namespace, ctx: Context
 ) -> int:
-    from consentdesk.core.backend import BackendError
-
     try:
         return handler(args, ctx)
-    except (UsageError, DomainError, BackendError, ConfigError) as exc:
-        print(f"consentdesk: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError | DomainError | ConfigError) else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -72,3 +70,13 @@ def run_handler(
         # interpreter from failing again while flushing stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception as exc:
+        # Imported only once something failed, so a command that succeeds (the
+        # softphone hand-off above all) never loads the backend for this.
+        from consentdesk.core.backend import BackendError
+        from consentdesk.core.model import DomainError
+
+        if not isinstance(exc, UsageError | DomainError | BackendError | ConfigError):
+            raise
+        print(f"consentdesk: {exc}", file=sys.stderr)
+        return 1 if isinstance(exc, BackendError) else 2

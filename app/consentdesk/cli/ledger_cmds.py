@@ -2,6 +2,8 @@
 
 Numbers are read as dialled in the configured region. Every command works on
 the embedded ledger in the data folder (``--data-dir`` / ``CONSENTDESK_DATA_DIR``).
+The ledger, rules and scripts are imported by the commands that use them, not when
+the parser is built: ``consentdesk call`` builds it too and must return at once.
 """
 
 from __future__ import annotations
@@ -11,13 +13,11 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
+from typing import TYPE_CHECKING
 
 from consentdesk.cli.common import Context, UsageError, print_json
-from consentdesk.core import phone, rules
-from consentdesk.core.capture import consent_event, privacy_request
-from consentdesk.core.catalogue import Catalogue
-from consentdesk.core.demo import seed
-from consentdesk.core.ledger import FILE_NAME, EmbeddedLedger, open_ledger
+
+# The model's enums name the choices in --help; the telephony hand-off loads it anyway.
 from consentdesk.core.model import (
     CellStatus,
     Channel,
@@ -27,7 +27,10 @@ from consentdesk.core.model import (
     PrivacyRequest,
     RequestType,
 )
-from consentdesk.core.scripts import ScriptKind, render, script_by_id, script_context
+
+if TYPE_CHECKING:
+    from consentdesk.core.catalogue import Catalogue
+    from consentdesk.core.ledger import EmbeddedLedger
 
 CAPTURE_STATES = (ConsentState.GIVEN, ConsentState.REFUSED, ConsentState.WITHDRAWN)
 NOT_APPLICABLE = "–"
@@ -180,6 +183,8 @@ def _received(value: str | None) -> date | None:
 
 @contextmanager
 def _ledger(ctx: Context) -> Iterator[EmbeddedLedger]:
+    from consentdesk.core.ledger import open_ledger
+
     ledger = open_ledger(ctx.data_dir)
     try:
         yield ledger
@@ -191,6 +196,8 @@ def _ledger(ctx: Context) -> Iterator[EmbeddedLedger]:
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core.demo import seed
+
     with _ledger(ctx) as ledger:
         summary = seed(ledger, region=ctx.region)
     if args.json:
@@ -206,6 +213,8 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core import phone
+
     number = phone.normalize(args.number, ctx.region)
     with _ledger(ctx) as ledger:
         status = ledger.status(number)
@@ -239,6 +248,8 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core import phone
+
     number = phone.normalize(args.number, ctx.region)
     with _ledger(ctx) as ledger:
         events = ledger.history(number)
@@ -255,6 +266,10 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_consent(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core import phone
+    from consentdesk.core.capture import consent_event
+    from consentdesk.core.scripts import ScriptKind, render, script_by_id, script_context
+
     number = phone.normalize(args.number, ctx.region)
     agent = _agent(args.agent)
     channel = Channel(_choice("channel", args.channel, [c.value for c in Channel]))
@@ -306,6 +321,9 @@ def cmd_consent(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_request_create(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core import phone, rules
+    from consentdesk.core.capture import privacy_request
+
     number = phone.normalize(args.number, ctx.region)
     kind = RequestType(_choice("request type", args.type, [t.value for t in RequestType]))
     jurisdiction = _jurisdiction(args.jurisdiction)
@@ -345,6 +363,8 @@ def cmd_request_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core.ledger import FILE_NAME
+
     path = ctx.data_dir / FILE_NAME
     if not path.exists():
         raise UsageError(f"no ledger at {path}; check --data-dir")
@@ -400,6 +420,8 @@ def _due_text(request: PrivacyRequest, today: date) -> str:
 
 
 def _request_table(requests: Sequence[PrivacyRequest], today: date, *, with_number: bool) -> str:
+    from consentdesk.core import phone
+
     headers = ["reference", "type", "law", "status", "received", "due", "when"]
     if with_number:
         headers.insert(1, "number")

@@ -4,7 +4,9 @@ They work on the embedded ledger in the data folder; the signed-in user there
 is the desk's own user (``general.agent``, else the login name) with admin
 rights over the local file, which anyone who can open the file has anyway.
 Times are read as local wall time (``--tz`` to choose the zone) or with a UTC
-offset, and stored in UTC.
+offset, and stored in UTC. The review, export and incident code is imported by
+the commands that use it, not when the parser is built (``consentdesk call`` builds
+it too and must return at once).
 """
 
 from __future__ import annotations
@@ -18,42 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, tzinfo
 from pathlib import Path
-from typing import IO, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import IO, TYPE_CHECKING, Any
 
 from consentdesk.cli.common import Context, UsageError, print_json
-from consentdesk.core import phone
-from consentdesk.core.export import (
-    KANTARA_SCHEMA,
-    TS27560_SCHEMA,
-    Controller,
-    kantara_receipt,
-    ts27560_records,
-    view_rows,
-    write_actions_csv,
-    write_json,
-)
-from consentdesk.core.incident import (
-    AuthorityNotified,
-    CallTag,
-    Incident,
-    IncidentClosed,
-    IncidentOpened,
-    describe_clock,
-    notification_clock,
-    parse_local_time,
-)
-from consentdesk.core.model import utcnow
-from consentdesk.core.review import (
-    ReviewFilter,
-    Role,
-    Search,
-    SearchKind,
-    Viewer,
-    format_local,
-    local_days,
-    local_zone,
-)
+
+if TYPE_CHECKING:
+    from consentdesk.core.incident import Incident
+    from consentdesk.core.review import Viewer
 
 FORMATS = ("csv", "ts27560", "kantara")
 
@@ -163,11 +136,17 @@ def _incident_id(parser: argparse.ArgumentParser) -> None:
 
 
 def _viewer(ctx: Context) -> Viewer:
+    from consentdesk.core.review import Role, Viewer
+
     name = str(ctx.config.get("general.agent")).strip() or getpass.getuser()
     return Viewer(name, Role.ADMIN)
 
 
 def _zone(args: argparse.Namespace, ctx: Context) -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from consentdesk.core.review import local_zone
+
     name = getattr(args, "tz", None)
     if not name:
         return local_zone(str(ctx.config.get("general.timezone")))
@@ -252,6 +231,19 @@ def cmd_review(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core import phone
+    from consentdesk.core.export import (
+        KANTARA_SCHEMA,
+        TS27560_SCHEMA,
+        Controller,
+        kantara_receipt,
+        ts27560_records,
+        view_rows,
+        write_actions_csv,
+        write_json,
+    )
+    from consentdesk.core.review import ReviewFilter, Search, SearchKind, local_days
+
     tz = _zone(args, ctx)
     first, last = _day(args.first, "--from"), _day(args.last, "--to")
     since = until = None
@@ -316,6 +308,9 @@ def _find(source: Any, text: str) -> Incident:
 
 
 def _show(incident: Incident, tz: tzinfo) -> str:
+    from consentdesk.core.incident import describe_clock, notification_clock
+    from consentdesk.core.model import utcnow
+
     state = "open" if incident.is_open else "closed"
     clock = describe_clock(notification_clock(incident, utcnow()), tz)
     return (
@@ -331,6 +326,8 @@ def _print_incident(args: argparse.Namespace, incident: Incident, tz: tzinfo, ve
 
 
 def cmd_incident_open(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core.incident import IncidentOpened, parse_local_time
+
     tz = _zone(args, ctx)
     if args.script_file:
         try:
@@ -359,6 +356,8 @@ def cmd_incident_open(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_incident_list(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core.review import format_local
+
     tz = _zone(args, ctx)
     with _source(ctx) as source:
         found = list(source.incidents(open_only=args.open))
@@ -385,6 +384,9 @@ def _record(
 
 
 def cmd_incident_notify(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core.incident import AuthorityNotified, parse_local_time
+    from consentdesk.core.model import utcnow
+
     def build(source: Any, incident: Incident, tz: tzinfo) -> AuthorityNotified:
         return AuthorityNotified(
             incident_id=incident.incident_id,
@@ -399,6 +401,8 @@ def cmd_incident_notify(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_incident_close(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core.incident import IncidentClosed
+
     def build(source: Any, incident: Incident, _tz: tzinfo) -> IncidentClosed:
         return IncidentClosed(incident.incident_id, args.summary, by=source.viewer.name)
 
@@ -406,6 +410,8 @@ def cmd_incident_close(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_incident_tag(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.core.incident import CallTag
+
     with _source(ctx) as source:
         incident = _find(source, args.incident)
         tag = source.tag_call(CallTag(incident.incident_id, args.call, source.viewer.name))

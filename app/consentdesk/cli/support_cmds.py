@@ -4,7 +4,9 @@ It holds the logs, the versions of the app and its platform, and the effective
 settings with where each came from. Logs are redacted again on the way in (they
 already are when written), agent identity is blanked, URL credentials and query
 values are dropped, and the home folder is shown as ``~``. Tokens live only in the
-OS keyring and are never read here.
+OS keyring and are never read here. Zip, platform and package-metadata modules are
+imported when the bundle is written, not when the parser is built (``consentdesk
+call`` builds it too and must return at once).
 """
 
 from __future__ import annotations
@@ -12,12 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
-import tempfile
-import zipfile
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,7 +23,6 @@ from urllib.parse import urlsplit, urlunsplit
 from consentdesk import __version__, logs
 from consentdesk.cli.common import Context, UsageError
 from consentdesk.core.config import SETTINGS, site_config_files
-from consentdesk.core.policy import POLICY_LABEL
 
 REDACTED = "[redacted]"
 # Settings that identify a person (the agent); shown only as set / not set.
@@ -85,6 +82,9 @@ def default_output() -> Path:
 
 def write_bundle(output: Path, ctx: Context) -> None:
     """Write the bundle atomically: a half-written zip never sits at ``output``."""
+    import tempfile
+    import zipfile
+
     fd, tmp_name = tempfile.mkstemp(prefix=".support-", suffix=".zip", dir=output.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -104,6 +104,9 @@ def write_bundle(output: Path, ctx: Context) -> None:
 
 
 def versions() -> dict[str, Any]:
+    import platform
+    from importlib import metadata
+
     info: dict[str, Any] = {
         "consentdesk": __version__,
         "frozen": bool(getattr(sys, "frozen", False)),
@@ -182,6 +185,8 @@ def _home(text: str) -> str:
 
 
 def paths(ctx: Context) -> dict[str, Any]:
+    from consentdesk.core.policy import POLICY_LABEL
+
     user_file = ctx.config.user_file
     return {
         "user_config": _home(str(user_file)) if user_file else None,

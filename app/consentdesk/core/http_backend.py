@@ -119,6 +119,58 @@ def ssl_context(ca_bundle: str | Path | None = None) -> ssl.SSLContext:
     return ctx
 
 
+def _client(
+    base_url: str,
+    token: str,
+    *,
+    ca_bundle: str | Path | None,
+    transport: httpx.BaseTransport | None,
+) -> httpx.Client:
+    if transport is None:
+        transport = httpx.HTTPTransport(verify=ssl_context(ca_bundle), retries=RETRIES)
+    return httpx.Client(
+        base_url=base_url,
+        headers={
+            "Authorization": f"Bearer {token.strip()}",
+            "User-Agent": f"consentdesk/{__version__}",
+            "Accept": "application/json",
+        },
+        timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+def probe_server(
+    base_url: str,
+    token: str,
+    *,
+    ca_bundle: str | Path | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> Viewer:
+    """Reach the server, check it is ready and that *token* works: who it belongs to.
+
+    For sign-in and "test connection"; touches no outbox and stores nothing.
+    """
+    url = check_server_url(base_url)
+    if not token.strip():
+        raise AuthError("no sign-in token")
+    with _client(url, token, ca_bundle=ca_bundle, transport=transport) as client:
+        try:
+            ready = client.get("/readyz")
+            if ready.status_code != 200:
+                raise _problem_error(ready)
+            me = client.get("/v1/me")
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, url) from None
+        if me.status_code != 200:
+            raise _problem_error(me)
+        try:
+            return from_jsonable(Viewer, me.json())
+        except ValueError:
+            raise Unavailable("the team server sent an answer that is not JSON") from None
+
+
 @dataclass(frozen=True, slots=True)
 class SyncReport:
     """What one pass of the sync worker did."""
@@ -155,19 +207,7 @@ class HttpBackend:
             raise AuthError("no sign-in token")
         self.outbox = outbox
         self.call_id: str | None = None  # sent with reads, for the server's read log
-        if transport is None:
-            transport = httpx.HTTPTransport(verify=ssl_context(ca_bundle), retries=RETRIES)
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            headers={
-                "Authorization": f"Bearer {token.strip()}",
-                "User-Agent": f"consentdesk/{__version__}",
-                "Accept": "application/json",
-            },
-            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-            transport=transport,
-            follow_redirects=False,
-        )
+        self._client = _client(self.base_url, token, ca_bundle=ca_bundle, transport=transport)
         self._lock = threading.Lock()  # caches; the sync worker runs beside the caller
         self._sync_lock = threading.Lock()
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
@@ -177,6 +217,7 @@ class HttpBackend:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
+        self._batching = True
 
     # --- HTTP -----------------------------------------------------------------
 
@@ -547,7 +588,11 @@ class HttpBackend:
         return self.outbox.rejected()
 
     def sync_once(self) -> SyncReport:
-        """Send waiting records in order; stop at the first one the server cannot take now."""
+        """Send waiting records in order; stop at the first one the server cannot take now.
+
+        Runs of ledger records go together through ``/v1/batch`` (one request,
+        one commit on the server); the server answers each on its own.
+        """
         with self._sync_lock:
             sent: list[tuple[OutboxItem, Any]] = []
             rejected: list[tuple[OutboxItem, str]] = []
@@ -556,33 +601,32 @@ class HttpBackend:
                 identity = self._identity or self.me()
             except BackendError as exc:
                 return SyncReport(pending=self.outbox.pending_count(), error=str(exc))
-            for item in self.outbox.pending():
-                if item.agent and item.agent != identity.name:
-                    continue  # another agent's capture waits for that agent's sign-in
+            # Another agent's captures wait for that agent's sign-in.
+            items = [i for i in self.outbox.pending() if not i.agent or i.agent == identity.name]
+            pos = 0
+            while pos < len(items) and error is None:
+                chunk = _chunk(items, pos) if self._batching else [items[pos]]
                 try:
-                    method = "PUT" if item.kind == ItemKind.PROFILE else "POST"
-                    response = self._send(method, _route(item), body=item.body)
+                    answers = self._deliver(chunk)
                 except Unavailable as exc:
-                    self.outbox.note_failure(item, str(exc))
+                    self.outbox.note_failure(chunk[0], str(exc))
                     error = str(exc)
                     break
-                code = response.status_code
-                if code in (200, 201):
-                    self.outbox.mark_sent(item)
-                    self._remember_sent(item)
-                    sent.append((item, _json_or_none(response)))
-                    continue
-                problem = _problem_error(response)
-                if code in (401, 403) and _problem_type(response) != AGENT_MISMATCH:
-                    error = str(problem)
-                    break
-                if code == 429 or code >= 500:
-                    self.outbox.note_failure(item, str(problem))
-                    error = str(problem)
-                    break
-                reason = f"{code} {problem}"
-                self.outbox.mark_rejected(item, reason)
-                rejected.append((item, reason))
+                for item, (code, body) in zip(chunk, answers, strict=False):
+                    verdict, reason = _judge(code, body)
+                    if verdict == "sent":
+                        sent.append((item, body))
+                    elif verdict == "rejected":
+                        rejected.append((item, reason))
+                    else:
+                        if code not in (401, 403):
+                            self.outbox.note_failure(item, reason)
+                        error = reason
+                        break
+                pos += len(answers)
+            self.outbox.settle([i for i, _ in sent], rejected)
+            for item, _ in sent:
+                self._remember_sent(item)
             if sent:
                 log.info("synced %d record(s)", len(sent))
             return SyncReport(
@@ -591,6 +635,34 @@ class HttpBackend:
                 pending=self.outbox.pending_count(),
                 error=error,
             )
+
+    def _deliver(self, chunk: list[OutboxItem]) -> list[tuple[int, Any]]:
+        """``(status, body)`` for the first items of *chunk*, in order: all of them,
+        or just the first when it went alone or the request failed as a whole."""
+        if len(chunk) == 1 or not self._batching:
+            return [self._deliver_one(chunk[0])]
+        body = (
+            '{"records":['
+            + ",".join(f'{{"kind":"{i.kind.value}","record":{i.body}}}' for i in chunk)
+            + "]}"
+        )
+        response = self._send("POST", "/v1/batch", body=body)
+        if response.status_code in (404, 405):
+            self._batching = False  # an older server: one record per request from now on
+        if response.status_code in (404, 405, 413):
+            return [self._deliver_one(chunk[0])]
+        if response.status_code != 200:
+            return [(response.status_code, _json_or_none(response))]
+        data = _json_or_none(response)
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list) or len(results) != len(chunk):
+            raise Unavailable("the team server sent a malformed batch answer")
+        return [(int(r["status"]), r.get("body")) for r in results]
+
+    def _deliver_one(self, item: OutboxItem) -> tuple[int, Any]:
+        method = "PUT" if item.kind == ItemKind.PROFILE else "POST"
+        response = self._send(method, _route(item), body=item.body)
+        return response.status_code, _json_or_none(response)
 
     def _remember_sent(self, item: OutboxItem) -> None:
         # Until the next fresh read, offline answers still show what was just sent.
@@ -696,18 +768,48 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _problem_type(response: httpx.Response) -> str | None:
-    value = _problem(response).get("type")
-    return value if isinstance(value, str) else None
+BATCH_RECORDS = 100
+BATCH_BYTES = 56 * 1024  # under the server's 64 KiB body limit, with room for the wrapper
+
+
+def _chunk(items: list[OutboxItem], start: int) -> list[OutboxItem]:
+    """The run of ledger records from *start* that fits one batch (a profile goes alone)."""
+    if items[start].kind == ItemKind.PROFILE:
+        return [items[start]]
+    chunk: list[OutboxItem] = []
+    size = 0
+    for item in items[start:]:
+        if item.kind == ItemKind.PROFILE or len(chunk) == BATCH_RECORDS:
+            break
+        size += len(item.body.encode("utf-8")) + 40
+        if chunk and size > BATCH_BYTES:
+            break
+        chunk.append(item)
+    return chunk
+
+
+def _judge(code: int, body: Any) -> tuple[str, str]:
+    """``sent``, ``rejected`` (for good, with the reason) or ``stop`` (try later)."""
+    if code in (200, 201):
+        return "sent", ""
+    data = body if isinstance(body, dict) else {}
+    reason = str(_error_for(code, data, None))
+    if code in (401, 403) and data.get("type") != AGENT_MISMATCH:
+        return "stop", reason
+    if code == 429 or code >= 500:
+        return "stop", reason
+    return "rejected", f"{code} {reason}"
 
 
 def _problem_error(response: httpx.Response) -> BackendError | DomainError:
     """The exception a problem+json answer stands for, with its human message."""
-    data = _problem(response)
-    title = str(data.get("title") or response.reason_phrase or "error")
+    return _error_for(response.status_code, _problem(response), response.reason_phrase)
+
+
+def _error_for(code: int, data: dict[str, Any], phrase: str | None) -> BackendError | DomainError:
+    title = str(data.get("title") or phrase or "error")
     detail = data.get("detail")
     message = f"{title}: {detail}" if isinstance(detail, str) and detail else title
-    code = response.status_code
     if code == 401:
         return AuthError(f"the team server does not accept this sign-in ({message})")
     if code == 403:

@@ -36,6 +36,7 @@ from consentdesk.core.backend import (
     Unavailable,
 )
 from consentdesk.core.catalogue import Catalogue, load_catalogue
+from consentdesk.core.incident import CallTag, IncidentNote
 from consentdesk.core.model import (
     ConsentEvent,
     ConsentState,
@@ -55,7 +56,8 @@ from consentdesk.core.model import (
 )
 from consentdesk.core.references import normalize_reference
 from consentdesk.core.requests import check_change, fold_request
-from consentdesk.core.review_records import RECORD_KINDS, RecordKind
+from consentdesk.core.review import FlagNote, ReadAccess
+from consentdesk.core.review_records import RECORD_KINDS, RecordKind, kind_of
 from consentdesk.core.scripts import Script, load_scripts
 from consentdesk.core.status import current_status
 
@@ -133,6 +135,18 @@ def _append_only(table: str) -> tuple[str, ...]:
 
 _APPEND_ONLY_TABLES = ("entries", "consent_index", "request_index")
 
+# Expressions of the review indexes (step 2). SQLite uses an expression index
+# only for a query that spells the expression exactly, so the review queries
+# import these texts; being part of a released step, they never change.
+AGENT_X = "json_extract(body, '$.agent')"
+PURPOSE_X = "coalesce(json_extract(body, '$.purpose'), json_extract(body, '$.type'), '')"
+ACTION_X = (
+    "CASE WHEN kind = 'consent' THEN CASE WHEN json_extract(body, '$.corrects') IS NULL"
+    " THEN json_extract(body, '$.state') ELSE 'correction' END ELSE kind END"
+)
+CALL_X = "json_extract(body, '$.call_id')"
+TAIL_X = "substr(subject, -3)"
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE entries (
@@ -187,6 +201,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_at TEXT NOT NULL
         ) WITHOUT ROWID""",
         *(stmt for table in _APPEND_ONLY_TABLES for stmt in _append_only(table)),
+    ),
+    # The team-lead review's indexes. IF NOT EXISTS: the review used to add
+    # them itself to ledgers of schema 1.
+    (
+        "CREATE INDEX IF NOT EXISTS review_at ON entries (at, seq)",
+        "CREATE INDEX IF NOT EXISTS review_kind ON entries (kind, seq)",
+        f"CREATE INDEX IF NOT EXISTS review_agent ON entries ({AGENT_X}, at, seq)",
+        f"CREATE INDEX IF NOT EXISTS review_purpose ON entries ({PURPOSE_X}, at, seq)",
+        f"CREATE INDEX IF NOT EXISTS review_action ON entries ({ACTION_X}, at, seq)",
+        f"CREATE INDEX IF NOT EXISTS review_call ON entries ({CALL_X})",
+        # Searching by the last digits of a number: the last three pick the range.
+        f"CREATE INDEX IF NOT EXISTS review_tail ON entries ({TAIL_X}, subject)",
     ),
 )
 
@@ -392,6 +418,9 @@ class EmbeddedLedger:
 
     One connection, used by one thread at a time (a lock serialises callers);
     other processes may share the file, writers taking turns via SQLite locks.
+    The review side reads through :meth:`read` (a read-only connection per
+    thread, so its long queries hold up nobody) and appends its own record
+    kinds through :meth:`append_record`.
     """
 
     def __init__(
@@ -408,6 +437,8 @@ class EmbeddedLedger:
         self._clock = clock
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._readers: dict[threading.Thread, sqlite3.Connection] = {}
+        self._readers_lock = threading.Lock()
         if not self._path.exists():
             self._create()
         self._conn = self._connect()
@@ -435,6 +466,10 @@ class EmbeddedLedger:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        with self._readers_lock:
+            for reader in self._readers.values():
+                reader.close()
+            self._readers.clear()
 
     def _create(self) -> None:
         """Build a fresh ledger beside the final name, then link it into place.
@@ -691,6 +726,82 @@ class EmbeddedLedger:
             recorded_at=datetime.fromisoformat(recorded_at),
             duplicate=True,
         )
+
+    # -- for the review side
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One consistent, read-only snapshot of the ledger for queries of its tables.
+
+        The snapshot is on the calling thread's own read-only connection, so a
+        long query neither waits for nor holds up captures and other readers;
+        it sees everything committed before its first query. SQLite errors
+        come out as the ledger's :class:`BackendError` subclasses.
+        """
+        conn = self._reader()
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from None
+
+    def _reader(self) -> sqlite3.Connection:
+        me = threading.current_thread()
+        with self._readers_lock:
+            if self._conn is None:
+                raise BackendError(f"ledger {self._path} is closed")
+            conn = self._readers.get(me)
+            if conn is not None:
+                return conn
+            for gone in [t for t in self._readers if not t.is_alive()]:
+                self._readers.pop(gone).close()
+            try:
+                conn = sqlite3.connect(
+                    self._path.absolute().as_uri() + "?mode=ro",
+                    uri=True,
+                    timeout=BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,  # closed by close(), perhaps on another thread
+                )
+                conn.execute("PRAGMA query_only = 1")
+                conn.execute("PRAGMA cache_size = -65536")
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from None
+            self._readers[me] = conn
+            return conn
+
+    def append_record(
+        self,
+        record: FlagNote | IncidentNote | CallTag | ReadAccess,
+        *,
+        check: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> Receipt:
+        """Append one review record (QA flag, incident note, call tag, read) durably.
+
+        Kind and columns come from the record's entry in ``RECORD_KINDS``, the
+        same one :meth:`verify` checks them with. Idempotent by the record id
+        like :meth:`capture`: the same record again returns the first receipt
+        with ``duplicate=True``; the same id with other content is a
+        :class:`DomainError`. *check* runs on the write connection inside the
+        write transaction, before the append, so a rule such as "a flag is
+        resolved once" holds against concurrent desks; whatever it raises
+        rolls the transaction back and reaches the caller.
+        """
+        kind = kind_of(record)
+        event_id, subject, ref, _at = RECORD_KINDS[kind].columns(record)
+        record_id = uuid.UUID(event_id)
+        body = canonical_json(record)
+        with self._write() as conn:
+            existing = self._existing(conn, record_id, kind, body)
+            if existing is not None:
+                return existing
+            if check is not None:
+                check(conn)
+            return self._append(conn, kind, record_id, subject, ref, record.at, body)
 
     # -- reference data
 

@@ -291,6 +291,24 @@ class Outbox:
         with self._write() as conn:
             conn.execute("DELETE FROM items WHERE seq = ? AND state = 'pending'", (item.seq,))
 
+    def settle(
+        self, sent: Sequence[OutboxItem], rejected: Sequence[tuple[OutboxItem, str]]
+    ) -> None:
+        """Record what the server answered for a whole sync pass, in one transaction."""
+        if not sent and not rejected:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "DELETE FROM items WHERE seq = ? AND state = 'pending'", [(i.seq,) for i in sent]
+            )
+            conn.executemany(
+                "UPDATE items SET state = 'rejected', last_error = ?, attempts = attempts + 1"
+                " WHERE seq = ?",
+                [(reason, i.seq) for i, reason in rejected],
+            )
+        for item, reason in rejected:
+            log.warning("the server refused outbox item %d: %s", item.seq, reason)
+
     def mark_rejected(self, item: OutboxItem, reason: str) -> None:
         """The server refused the record for good: keep it, with the reason."""
         with self._write() as conn:

@@ -1,10 +1,10 @@
 """The review store on the embedded SQLite ledger.
 
-Reads go straight to the ledger's ``entries`` table through read-only
-connections (one per worker thread), helped by a few expression indexes this
-module adds (:func:`ensure_review_indexes`); each query names the index that
-keeps its first page quick on a million actions. Flags, incident records,
-call tags and reads are appended to the same hash chain as consents.
+Reads query the ledger's ``entries`` table through :meth:`EmbeddedLedger.read`
+(a read-only snapshot per worker thread), helped by the ledger's review
+indexes; each query names the index that keeps its first page quick on a
+million actions. Flags, incident records, call tags and reads are appended to
+the same hash chain as consents through :meth:`EmbeddedLedger.append_record`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,7 +19,6 @@ from dataclasses import replace
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from consentdesk.core import ledger as ledger_module
 from consentdesk.core import phone
 from consentdesk.core.backend import NotFound
 from consentdesk.core.catalogue import Catalogue
@@ -32,7 +30,18 @@ from consentdesk.core.incident import (
     fold_incidents,
     require_incident_manager,
 )
-from consentdesk.core.ledger import EmbeddedLedger, canonical_json, check_number
+from consentdesk.core.ledger import (
+    ACTION_X,
+    AGENT_X,
+    CALL_X,
+    KIND_CONSENT,
+    KIND_REQUEST,
+    KIND_REQUEST_CHANGE,
+    PURPOSE_X,
+    TAIL_X,
+    EmbeddedLedger,
+    check_number,
+)
 from consentdesk.core.model import (
     CLOSED_STATUSES,
     Channel,
@@ -40,7 +49,6 @@ from consentdesk.core.model import (
     DomainError,
     Jurisdiction,
     PrivacyRequest,
-    Receipt,
     RequestChange,
     RequestStatus,
     RequestType,
@@ -89,50 +97,25 @@ from consentdesk.core.review_records import (
     KIND_INCIDENT,
     KIND_READ,
     RECORD_KINDS,
-    kind_of,
 )
 from consentdesk.core.scripts import Script
 
 log = logging.getLogger("consentdesk.review")
 
-KIND_CONSENT = ledger_module.KIND_CONSENT
-KIND_REQUEST = ledger_module.KIND_REQUEST
-KIND_CHANGE = ledger_module.KIND_REQUEST_CHANGE
-ACTION_KINDS = (KIND_CONSENT, KIND_REQUEST, KIND_CHANGE)
+# SQL texts are built only from constants such as these and the ledger's indexed
+# *_X expressions (spelt exactly, or SQLite ignores their indexes); S608 is
+# silenced for that reason. Values always travel as parameters.
 _ACTIONS_SQL = "kind IN ('consent', 'request', 'request-change')"
-
-# The expressions below are indexed; a query must spell them exactly for SQLite
-# to use the index. Every SQL text built from them holds only these constants
-# (S608 is silenced for that reason); values always travel as parameters.
-AGENT_X = "json_extract(body, '$.agent')"
-PURPOSE_X = "coalesce(json_extract(body, '$.purpose'), json_extract(body, '$.type'), '')"
-ACTION_X = (
-    "CASE WHEN kind = 'consent' THEN CASE WHEN json_extract(body, '$.corrects') IS NULL"
-    " THEN json_extract(body, '$.state') ELSE 'correction' END ELSE kind END"
-)
-CALL_X = "json_extract(body, '$.call_id')"
-TAIL_X = "substr(subject, -3)"
-
 ACTION_VALUES: Mapping[ActionKind, str] = {
     ActionKind.CONSENT: "given",
     ActionKind.REFUSAL: "refused",
     ActionKind.WITHDRAWAL: "withdrawn",
     ActionKind.CORRECTION: "correction",
     ActionKind.REQUEST: KIND_REQUEST,
-    ActionKind.REQUEST_CHANGE: KIND_CHANGE,
+    ActionKind.REQUEST_CHANGE: KIND_REQUEST_CHANGE,
 }
 _KIND_FROM_STATE = {"given": ActionKind.CONSENT, "refused": ActionKind.REFUSAL}
 
-REVIEW_INDEXES: tuple[tuple[str, str], ...] = (
-    ("review_at", "entries (at, seq)"),
-    ("review_kind", "entries (kind, seq)"),
-    ("review_agent", f"entries ({AGENT_X}, at, seq)"),
-    ("review_purpose", f"entries ({PURPOSE_X}, at, seq)"),
-    ("review_action", f"entries ({ACTION_X}, at, seq)"),
-    ("review_call", f"entries ({CALL_X})"),
-    # Searching by the last digits of a number: the last three pick the range.
-    ("review_tail", f"entries ({TAIL_X}, subject)"),
-)
 _SORT_EXPR: Mapping[SortKey, str] = {
     SortKey.AGENT: AGENT_X,
     SortKey.PURPOSE: PURPOSE_X,
@@ -147,59 +130,7 @@ _SORT_INDEX: Mapping[SortKey, str] = {
 _EXPORT_BATCH = 1000
 
 
-def missing_review_indexes(conn: sqlite3.Connection) -> list[str]:
-    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    return [name for name, _ in REVIEW_INDEXES if name not in names]
-
-
-def ensure_review_indexes(conn: sqlite3.Connection) -> list[str]:
-    """Create the review indexes that are missing (idempotent); returns their names.
-
-    On a large ledger the first run reads every record once (seconds per
-    million); afterwards SQLite keeps the indexes up to date on each append.
-    """
-    missing = missing_review_indexes(conn)
-    if not missing:
-        return []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for name, target in REVIEW_INDEXES:
-            if name in missing:
-                conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    log.info("created review indexes: %s", ", ".join(missing))
-    return missing
-
-
-# --- appending review records ----------------------------------------------------
-
-
-def append_record(
-    ledger: EmbeddedLedger,
-    record: FlagNote | IncidentNote | CallTag | ReadAccess,
-    *,
-    check: Callable[[sqlite3.Connection], None] | None = None,
-) -> Receipt:
-    """Append one review record to the ledger's hash chain, durably.
-
-    Idempotent by the record's id; *check* runs inside the write transaction,
-    so a rule such as "a flag is resolved once" holds against concurrent desks.
-    """
-    kind = kind_of(record)
-    body = canonical_json(record)
-    event_id, subject, ref, _at = RECORD_KINDS[kind].columns(record)
-    record_id = uuid.UUID(event_id)
-    with ledger._write() as conn:
-        existing = ledger._existing(conn, record_id, kind, body)
-        if existing is not None:
-            return existing
-        if check is not None:
-            check(conn)
-        return ledger._append(conn, kind, record_id, subject, ref, record.at, body)
+# --- review records ---------------------------------------------------------
 
 
 def _kind_records(conn: sqlite3.Connection, kind: str, ref: str | None = None) -> list[Any]:
@@ -217,7 +148,7 @@ def _kind_records(conn: sqlite3.Connection, kind: str, ref: str | None = None) -
 
 def incidents(ledger: EmbeddedLedger, *, open_only: bool = False) -> tuple[Incident, ...]:
     """Incidents on this ledger, newest first (the sidebar banner asks for open ones)."""
-    with ledger._read() as conn:
+    with ledger.read() as conn:
         found = fold_incidents(_kind_records(conn, KIND_INCIDENT))
     return tuple(i for i in found if i.is_open) if open_only else found
 
@@ -231,7 +162,7 @@ def record_incident(ledger: EmbeddedLedger, note: IncidentNote, viewer: Viewer) 
     def check(conn: sqlite3.Connection) -> None:
         check_incident_note(note, fold_incidents(_kind_records(conn, KIND_INCIDENT)))
 
-    append_record(ledger, note, check=check)
+    ledger.append_record(note, check=check)
     for inc in incidents(ledger):
         if inc.incident_id == note.incident_id:
             log.info("incident record %s appended", note.action)
@@ -241,7 +172,7 @@ def record_incident(ledger: EmbeddedLedger, note: IncidentNote, viewer: Viewer) 
 
 def tag_call(ledger: EmbeddedLedger, tag: CallTag) -> CallTag:
     """Record that a call was about an open incident; a second tag of the call is a no-op."""
-    with ledger._read() as conn:
+    with ledger.read() as conn:
         row = conn.execute(
             "SELECT body FROM entries WHERE event_id = ?", (str(tag.record_id),)
         ).fetchone()
@@ -257,12 +188,12 @@ def tag_call(ledger: EmbeddedLedger, tag: CallTag) -> CallTag:
         if not inc.is_open:
             raise DomainError("this incident is closed; calls can no longer be tagged")
 
-    append_record(ledger, tag, check=check)
+    ledger.append_record(tag, check=check)
     return tag
 
 
 def call_tags(ledger: EmbeddedLedger, incident_id: uuid.UUID) -> tuple[CallTag, ...]:
-    with ledger._read() as conn:
+    with ledger.read() as conn:
         return tuple(_kind_records(conn, KIND_CALL_TAG, str(incident_id)))
 
 
@@ -270,7 +201,7 @@ def log_read(ledger: EmbeddedLedger, read: ReadAccess) -> None:
     """Append one read to the read-access log (who looked at whom, when, from which call)."""
     if read.subject is not None:
         check_number(read.subject)
-    append_record(ledger, read)
+    ledger.append_record(read)
 
 
 # --- the review source -----------------------------------------------------------
@@ -304,19 +235,7 @@ class SqlReviewSource:
         self._viewer = viewer
         self._teams = dict(teams or {})
         self._clock = clock
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._conns_lock = threading.Lock()
         self._closed = False
-        writer = sqlite3.connect(
-            ledger.path, timeout=ledger_module.BUSY_TIMEOUT_S, isolation_level=None
-        )
-        try:
-            ensure_review_indexes(writer)
-        except sqlite3.Error as exc:
-            raise ledger._translate(exc) from None
-        finally:
-            writer.close()
 
     # -- plumbing
 
@@ -331,49 +250,16 @@ class SqlReviewSource:
         return self._ledger.scripts()
 
     def close(self) -> None:
-        with self._conns_lock:
-            if self._closed:
-                return
-            self._closed = True
-            for conn in self._conns:
-                conn.close()
-            self._conns.clear()
+        self._closed = True
         if self._close_ledger:
             self._ledger.close()
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            with self._conns_lock:
-                if self._closed:
-                    raise DomainError("the review is closed")
-                uri = self._ledger.path.absolute().as_uri() + "?mode=ro"
-                conn = sqlite3.connect(
-                    uri,
-                    uri=True,
-                    timeout=ledger_module.BUSY_TIMEOUT_S,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-                conn.execute("PRAGMA query_only = 1")
-                conn.execute("PRAGMA cache_size = -65536")
-                self._conns.append(conn)
-            self._local.conn = conn
-        return conn
-
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """One consistent snapshot, with SQLite errors made readable."""
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise self._ledger._translate(exc) from None
+        if self._closed:
+            raise DomainError("the review is closed")
+        with self._ledger.read() as conn:
+            yield conn
 
     def _team_agents(self, team: str) -> list[str]:
         return sorted(a for a, t in self._teams.items() if t == team)
@@ -388,7 +274,7 @@ class SqlReviewSource:
             raise Forbidden("this action was captured outside your team")
 
     def _log(self, read: ReadAccess) -> None:
-        append_record(self._ledger, read)
+        self._ledger.append_record(read)
 
     # -- the table
 
@@ -526,7 +412,7 @@ class SqlReviewSource:
         self, conn: sqlite3.Connection, raw: Sequence[tuple[Any, ...]], *, masked: bool
     ) -> list[ActionRow]:
         bodies = [json.loads(r[6]) for r in raw]
-        change_refs = sorted({r[4] for r in raw if r[1] == KIND_CHANGE})
+        change_refs = sorted({r[4] for r in raw if r[1] == KIND_REQUEST_CHANGE})
         requests: dict[str, dict[str, Any]] = {}
         if change_refs:
             for ref, body in conn.execute(
@@ -769,7 +655,7 @@ class SqlReviewSource:
         def check(conn: sqlite3.Connection) -> None:
             check_flag_note(note, _kind_records(conn, KIND_FLAG, str(note.event_id)))
 
-        append_record(self._ledger, note, check=check)
+        self._ledger.append_record(note, check=check)
         with self._read() as conn:
             flags = fold_flags(_kind_records(conn, KIND_FLAG, str(note.event_id)))
         log.info("flag %s recorded", note.action)

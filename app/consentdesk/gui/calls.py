@@ -15,6 +15,11 @@ from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 log = logging.getLogger("consentdesk.gui.calls")
 
 
+def new_manual_call_id() -> str:
+    """Call id of a call the agent started by hand (no softphone reported it)."""
+    return f"manual-{uuid.uuid4().hex[:12]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """One caller session on the sidebar.
@@ -132,7 +137,7 @@ class CallController(QObject):
 
     def manual_call(self, number: str, *, display_name: str = "") -> Call:
         """Start a call the softphone did not report (timer runs, captures get its id)."""
-        call_id = f"manual-{uuid.uuid4().hex[:12]}"
+        call_id = new_manual_call_id()
         self.handle(
             CallEvent(
                 phase=CallPhase.ANSWERED,

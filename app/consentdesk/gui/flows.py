@@ -73,7 +73,7 @@ from consentdesk.gui import labels, theme
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.tasks import describe_error
-from consentdesk.gui.widgets import Banner, scaled_font, section_title
+from consentdesk.gui.widgets import Banner, WrappingCheckBox, scaled_font, section_title
 
 log = logging.getLogger("consentdesk.gui.flows")
 
@@ -421,13 +421,13 @@ class ConsentFlow(ScriptedFlow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(env, parent)
-        self.purpose_boxes: dict[str, QCheckBox] = {}
+        self.purpose_boxes: dict[str, WrappingCheckBox] = {}
         self.channel_boxes: dict[Channel, QCheckBox] = {}
         offered = [p for p in env.desk.visible_purposes() if p.lawful_basis == LawfulBasis.CONSENT]
         self.purposes = {p.id: p for p in offered}
         self.body.addWidget(section_title("Purposes"))
         for p in offered:
-            box = QCheckBox(p.title)
+            box = WrappingCheckBox(p.title)
             box.setToolTip(p.description)
             box.setAccessibleName(f"Purpose {p.title}")
             box.setChecked(p.id in purposes)
@@ -438,12 +438,12 @@ class ConsentFlow(ScriptedFlow):
         grid = QGridLayout()
         used = [ch for ch in Channel if any(ch in p.channels for p in offered)]
         for i, ch in enumerate(used):
-            box = QCheckBox(labels.CHANNELS[ch])
-            box.setAccessibleName(f"Channel {labels.CHANNELS[ch]}")
-            box.setChecked(ch in channels)
-            box.toggled.connect(self._choice_changed)
-            self.channel_boxes[ch] = box
-            grid.addWidget(box, i // 3, i % 3)
+            channel_box = QCheckBox(labels.CHANNELS[ch])
+            channel_box.setAccessibleName(f"Channel {labels.CHANNELS[ch]}")
+            channel_box.setChecked(ch in channels)
+            channel_box.toggled.connect(self._choice_changed)
+            self.channel_boxes[ch] = channel_box
+            grid.addWidget(channel_box, i // 3, i % 3)
         self.body.addLayout(grid)
         self.scope = QLabel()
         self.scope.setWordWrap(True)
@@ -596,7 +596,7 @@ class WithdrawalFlow(ScriptedFlow):
         catalogue = env.desk.catalogue
         assert catalogue is not None
         self.catalogue = catalogue
-        self.boxes: dict[tuple[str, Channel], QCheckBox] = {}
+        self.boxes: dict[tuple[str, Channel], WrappingCheckBox] = {}
         given = withdrawable_cells(env.status, env.desk)
         self.body.addWidget(section_title("Consents to withdraw"))
         if not given:
@@ -607,15 +607,20 @@ class WithdrawalFlow(ScriptedFlow):
         for cell in given:
             groups.setdefault(catalogue.get(cell.purpose).group, []).append(cell)
         for grp, cells_in_group in groups.items():
-            button = QPushButton(f"All {labels.group_title(grp).lower()} ({len(cells_in_group)})")
-            button.setToolTip(f"Tick every {labels.group_title(grp).lower()} consent")
-            button.setAccessibleName(f"Select all {labels.group_title(grp)}")
-            button.clicked.connect(lambda _=False, g=grp: self.select_group(g))
-            self.body.addWidget(button)
+            title = labels.group_title(grp)
+            head = QHBoxLayout()
+            head.addWidget(QLabel(f"<b>{title}</b>"), 1)
+            select_all = QPushButton(f"Select all ({len(cells_in_group)})")
+            select_all.setFlat(True)
+            select_all.setToolTip(f"Tick every {title.lower()} consent")
+            select_all.setAccessibleName(f"Select all {title}")
+            select_all.clicked.connect(lambda _=False, g=grp: self.select_group(g))
+            head.addWidget(select_all)
+            self.body.addLayout(head)
             for cell in cells_in_group:
                 p = catalogue.get(cell.purpose)
                 since = f" (given {labels.short_date(cell.event.at)})" if cell.event else ""
-                box = QCheckBox(f"{p.title} — {labels.CHANNELS[cell.channel]}{since}")
+                box = WrappingCheckBox(f"{p.title} — {labels.CHANNELS[cell.channel]}{since}")
                 box.setAccessibleName(f"Withdraw {p.title} by {labels.CHANNELS[cell.channel]}")
                 key = (cell.purpose, cell.channel)
                 box.setChecked(key in cells or (group is not None and p.group == group))
@@ -775,7 +780,7 @@ class RequestFlow(ScriptedFlow):
         self.body.addWidget(section_title("Identity check"))
         self.checklist_box = QVBoxLayout()
         self.body.addLayout(self.checklist_box)
-        self.checks: list[QCheckBox] = []
+        self.checks: list[WrappingCheckBox] = []
         self.no_check = QLabel()
         self.no_check.setWordWrap(True)
         self.body.addWidget(self.no_check)
@@ -841,8 +846,7 @@ class RequestFlow(ScriptedFlow):
         items = rules.verification_checklist(j, t)
         verified = self.env.call.verified_by
         for item in items:
-            box = QCheckBox(item)
-            box.setAccessibleName(item)
+            box = WrappingCheckBox(item)
             box.setChecked(bool(verified))
             box.toggled.connect(self.update_buttons)
             self.checklist_box.addWidget(box)
@@ -906,7 +910,7 @@ class RequestFlow(ScriptedFlow):
         if not rules.needs_verification(j, t):
             return Verification("not required", VerificationResult.NOT_REQUIRED, self.desk.agent)
         if self.checks and all(b.isChecked() for b in self.checks):
-            method = "; ".join(b.text() for b in self.checks)
+            method = "; ".join(b.full_text for b in self.checks)
             return Verification(method, VerificationResult.PASSED, self.desk.agent)
         return None
 
@@ -1167,10 +1171,9 @@ class VerifyFlow(FlowPage):
         intro = QLabel("Ask the caller and tick each point they confirm.")
         intro.setWordWrap(True)
         self.body.addWidget(intro)
-        self.checks: list[QCheckBox] = []
+        self.checks: list[WrappingCheckBox] = []
         for item in rules.verification_checklist(env.desk.jurisdiction, GENERAL_CHECK):
-            box = QCheckBox(item)
-            box.setAccessibleName(item)
+            box = WrappingCheckBox(item)
             box.toggled.connect(self.update_buttons)
             self.checks.append(box)
             self.body.addWidget(box)

@@ -106,6 +106,24 @@ def _write_startup_probe(path: str) -> None:
         fh.write(f"{painted} {_peak_rss_kb()}\n")
 
 
+def _hand_caller_to_running(ctx: Context, caller: str) -> None:
+    """``--caller`` while a sidebar already runs: that one starts the manual call."""
+    from consentdesk.gui.calls import new_manual_call_id
+    from consentdesk.gui.ipc import send_to_running
+    from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
+    from consentdesk.telephony.handoff import InstancePaths
+
+    event = CallEvent(
+        CallPhase.ANSWERED,
+        new_manual_call_id(),
+        CallSource.MANUAL,
+        caller,
+        raw_number=caller,
+    )
+    if not send_to_running(event, timeout_ms=1000, paths=InstancePaths.for_data_dir(ctx.data_dir)):
+        log.warning("the running sidebar did not take the caller")
+
+
 def run_sidebar(ctx: Context, args: argparse.Namespace, *, caller: str | None = None) -> int:
     """Open the sidebar (single instance per data folder) and run until it closes.
 
@@ -118,6 +136,8 @@ def run_sidebar(ctx: Context, args: argparse.Namespace, *, caller: str | None = 
     app = create_app()
     server = claim_instance(ctx.data_dir)
     if server is None:
+        if caller is not None:
+            _hand_caller_to_running(ctx, caller)
         print("consentdesk: the sidebar is already running; brought it to the front")
         return 0
     sidebar = build_sidebar(ctx)
@@ -145,6 +165,8 @@ def run_sidebar(ctx: Context, args: argparse.Namespace, *, caller: str | None = 
         def note_captures(outcome: Outcome) -> None:
             for event in outcome.events:
                 telephony.note_capture(event.call_id, event.event_id)
+            if outcome.request is not None:
+                telephony.note_capture(outcome.request.call_id, outcome.request.request_id)
 
         def stop_telephony() -> None:
             telephony.stop()

@@ -73,6 +73,7 @@ log = logging.getLogger("consentdesk.server")
 access_log = logging.getLogger("consentdesk.server.access")
 
 BODY_LIMIT = 64 * 1024
+MAX_BATCH_RECORDS = 100
 JSON = "application/json"
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 
@@ -201,6 +202,15 @@ class _Schemas:
         return {"type": "array", "items": self.ref(cls)}
 
 
+def _batch_item(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"kind": {"const": kind}, "record": record},
+        "required": ["kind", "record"],
+        "additionalProperties": False,
+    }
+
+
 PROBLEM_SCHEMA = {
     "type": "object",
     "description": "RFC 9457 problem details",
@@ -256,6 +266,24 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limit=body_limit)
     _install_errors(app, body_limit)
     schemas = _Schemas()
+    batch_schema = {
+        "type": "object",
+        "properties": {
+            "records": {
+                "type": "array",
+                "maxItems": MAX_BATCH_RECORDS,
+                "items": {
+                    "oneOf": [
+                        _batch_item("consent", schemas.ref(ConsentEvent)),
+                        _batch_item("request", schemas.ref(NewRequest)),
+                        _batch_item("request-change", schemas.ref(RequestChange)),
+                    ]
+                },
+            }
+        },
+        "required": ["records"],
+        "additionalProperties": False,
+    }
     bearer = HTTPBearer(auto_error=False, description="A token from `consentdesk token create`")
 
     def viewer_of(creds: HTTPAuthorizationCredentials | None) -> Viewer:
@@ -390,6 +418,59 @@ def create_app(
         event = wire.decode(ConsentEvent, body, event_from_json)
         receipt, created = store.capture(viewer, event)
         return ok(receipt, 201 if created else 200)
+
+    @app.post(
+        "/v1/batch",
+        tags=["ledger"],
+        summary="Append several records in order, each answered on its own",
+        description=(
+            "For desks sending what waited in their outbox. `records` lists up to "
+            f"{MAX_BATCH_RECORDS} items `{{kind, record}}` with kind `consent`, "
+            "`request` or `request-change`; they are appended in this order, with the "
+            "same rules and idempotency as the single-record routes. The answer lists, "
+            "in the same order, each record's `status` (as its own route would answer) "
+            "and `body` (receipt, request state or problem details)."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": batch_schema}},
+            }
+        },
+        responses=schemas.answer(
+            "One result per record",
+            {
+                "type": "object",
+                "properties": {
+                    "results": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"type": "integer"},
+                                "body": {"type": "object"},
+                            },
+                            "required": ["status", "body"],
+                        },
+                    }
+                },
+                "required": ["results"],
+            },
+            200,
+        ),
+    )
+    def post_batch(creds: Creds, body: Body) -> Response:
+        viewer = viewer_of(creds)
+        records = wire.decode_batch(body, MAX_BATCH_RECORDS)
+        results = []
+        for outcome in store.append_records(viewer, records):
+            if isinstance(outcome, BaseException):
+                problem = to_problem(outcome, body_limit=body_limit)
+                results.append({"status": problem.status, "body": problem.body()})
+            else:
+                answer, created = outcome
+                results.append({"status": 201 if created else 200, "body": to_jsonable(answer)})
+        return Response(wire.dumps({"results": results}), media_type=JSON)
 
     # --- privacy requests ----------------------------------------------------------
 
@@ -619,25 +700,15 @@ def create_app(
     return app
 
 
-def _install_errors(app: FastAPI, body_limit: int) -> None:
-    def answer(request: Request, problem: Problem) -> Response:
-        return Response(
-            problem.encode(request.url.path),
-            status_code=problem.status,
-            media_type=PROBLEM_JSON,
-            headers=problem.headers,
-        )
-
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Problem)
-        return answer(request, exc)
-
-    async def on_domain(request: Request, exc: Exception) -> Response:
-        errors = exc.errors if isinstance(exc, wire.WireError) else None
-        return answer(request, problems.invalid(str(exc), errors))
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
+def to_problem(exc: BaseException, *, body_limit: int = BODY_LIMIT) -> Problem:
+    """The problem an exception is answered with (logged when it is not the client's)."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, wire.WireError):
+        return problems.invalid(str(exc), exc.errors)
+    if isinstance(exc, DomainError):
+        return problems.invalid(str(exc))
+    if isinstance(exc, RequestValidationError):
         errors = [
             {
                 "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
@@ -646,51 +717,50 @@ def _install_errors(app: FastAPI, body_limit: int) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return answer(request, problems.invalid(detail, errors))
-
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+        return problems.invalid(detail, errors)
+    if isinstance(exc, StarletteHTTPException):
         phrase = HTTPStatus(exc.status_code).phrase
         slug = phrase.lower().replace(" ", "-")
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
-        return answer(
-            request,
-            Problem(exc.status_code, slug, phrase, detail, headers=dict(exc.headers or {})),
+        return Problem(exc.status_code, slug, phrase, detail, headers=dict(exc.headers or {}))
+    if isinstance(exc, NotFound):
+        return problems.not_found(str(exc))
+    if isinstance(exc, Forbidden):
+        return problems.forbidden(str(exc))
+    if isinstance(exc, BodyTooLarge):
+        return problems.too_large(body_limit)
+    if isinstance(exc, DBAPIError) and (
+        isinstance(exc, OperationalError) or exc.connection_invalidated
+    ):
+        # Worth a retry: the write either committed (the retry is a harmless
+        # repeat) or it did not.
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return problems.unavailable("the database is not reachable")
+    log.error("unhandled error", exc_info=exc)
+    return problems.internal()
+
+
+def _install_errors(app: FastAPI, body_limit: int) -> None:
+    async def answer(request: Request, exc: Exception) -> Response:
+        problem = to_problem(exc, body_limit=body_limit)
+        return Response(
+            problem.encode(request.url.path),
+            status_code=problem.status,
+            media_type=PROBLEM_JSON,
+            headers=problem.headers,
         )
 
-    async def on_backend(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, NotFound):
-            return answer(request, problems.not_found(str(exc)))
-        if isinstance(exc, Forbidden):
-            return answer(request, problems.forbidden(str(exc)))
-        log.error("backend error: %s", type(exc).__name__)
-        return answer(request, problems.internal())
-
-    async def on_too_large(request: Request, exc: Exception) -> Response:
-        return answer(request, problems.too_large(body_limit))
-
-    async def on_database(request: Request, exc: Exception) -> Response:
-        # Connection trouble is worth a retry (the write either committed, and the
-        # retry is a harmless repeat, or it did not).
-        assert isinstance(exc, DBAPIError)
-        if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            log.warning("database unavailable: %s", type(exc.orig).__name__)
-            return answer(request, problems.unavailable("the database is not reachable"))
-        log.exception("database error")
-        return answer(request, problems.internal())
-
-    async def on_crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.method)
-        return answer(request, problems.internal())
-
-    app.add_exception_handler(Problem, on_problem)
-    app.add_exception_handler(DomainError, on_domain)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(BackendError, on_backend)
-    app.add_exception_handler(BodyTooLarge, on_too_large)
-    app.add_exception_handler(DBAPIError, on_database)
-    app.add_exception_handler(Exception, on_crash)
+    for kind in (
+        Problem,
+        DomainError,
+        RequestValidationError,
+        StarletteHTTPException,
+        BackendError,
+        BodyTooLarge,
+        DBAPIError,
+        Exception,
+    ):
+        app.add_exception_handler(kind, answer)
 
 
 def app_from_env() -> FastAPI:

@@ -153,12 +153,31 @@ class Appender:
         """Append *job*'s record (or answer its repeat); blocks until durable."""
         with self._lock:
             self._queue.put(job)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="consentdesk-appender", daemon=True
-                )
-                self._thread.start()
+            self._start()
         return job.future.result()
+
+    def append_all(self, jobs: list[Job[Any]]) -> list[Any]:
+        """Append *jobs* in this order; each job's answer, or the error that refused it."""
+        if not jobs:
+            return []
+        with self._lock:
+            for job in jobs:
+                self._queue.put(job)
+            self._start()
+        outcomes: list[Any] = []
+        for job in jobs:
+            try:
+                outcomes.append(job.future.result())
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="consentdesk-appender", daemon=True
+            )
+            self._thread.start()
 
     def _run(self) -> None:
         while True:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -93,7 +93,7 @@ from consentdesk.core.review import (
 from consentdesk.core.scripts import Script
 from consentdesk.core.status import current_status
 from consentdesk.server import problems
-from consentdesk.server.appender import Appender, Entry, Job, Plan
+from consentdesk.server.appender import RECORD_ERRORS, Appender, Entry, Job, Plan
 from consentdesk.server.db import (
     entries,
     is_sqlite,
@@ -111,6 +111,7 @@ TOKEN_PREFIX = "cdt_"
 # A token's user is looked up at most this often per process; disabling a
 # user therefore takes effect within this many seconds.
 AUTH_CACHE_SECONDS = 5.0
+AnyRecord = ConsentEvent | NewRequest | RequestChange
 ALL_SUBJECTS = "*"  # read-log subject of a list that spans customers
 
 
@@ -121,6 +122,13 @@ def hash_token(token: str) -> str:
 def as_utc(value: datetime) -> datetime:
     # SQLite hands timestamps back naive; they were written as UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class _Pending(Generic[T]):
+    """A record's appender job, and whether it was new (set once appended)."""
+
+    job: Job[T]
+    created: bool = False
 
 
 class Store:
@@ -212,7 +220,7 @@ class Store:
 
     # --- ledger appends ---------------------------------------------------------
 
-    def _append_once(
+    def _job(
         self,
         viewer: Viewer,
         kind: str,
@@ -222,24 +230,68 @@ class Store:
         plan: Callable[[Connection], Plan[T]],
         *,
         standalone: bool = False,
-    ) -> tuple[T, bool]:
-        """Append through this process's group-commit appender: ``(answer, created)``.
+    ) -> _Pending[T]:
+        """A record for this process's group-commit appender.
 
         A repeat is answered from what is stored before any other check, so a
         resend of a record made under an older catalogue still gets its answer.
         """
-        created = [False]
+        pending: _Pending[T] = _Pending()
 
         def planned(conn: Connection) -> Plan[T]:
             step = plan(conn)
-            created[0] = True
+            pending.created = True
             return step
 
-        job = Job(viewer, kind, event_id, body, planned, on_repeat, standalone=standalone)
-        return self._appender.append(job), created[0]
+        pending.job = Job(viewer, kind, event_id, body, planned, on_repeat, standalone=standalone)
+        return pending
+
+    def _append(self, pending: _Pending[T]) -> tuple[T, bool]:
+        return self._appender.append(pending.job), pending.created
 
     def capture(self, viewer: Viewer, event: ConsentEvent) -> tuple[Receipt, bool]:
         """Append a consent event; ``(receipt, created)``. A repeat gives the first receipt."""
+        return self._append(self._consent_job(viewer, event))
+
+    def create_request(self, viewer: Viewer, new: NewRequest) -> tuple[PrivacyRequest, bool]:
+        return self._append(self._request_job(viewer, new))
+
+    def change_request(self, viewer: Viewer, change: RequestChange) -> tuple[PrivacyRequest, bool]:
+        return self._append(self._change_job(viewer, change))
+
+    def append_records(
+        self,
+        viewer: Viewer,
+        records: Sequence[ConsentEvent | NewRequest | RequestChange | Exception],
+    ) -> list[tuple[Any, bool] | BaseException]:
+        """Several records in order, each answered on its own: ``(answer, created)``
+        or the error that refused it. Errors passed in stand for records that could
+        not even be read; they are answered in place."""
+        prepared: list[_Pending[Any] | BaseException] = []
+        for record in records:
+            try:
+                if isinstance(record, Exception):
+                    raise record
+                if isinstance(record, ConsentEvent):
+                    prepared.append(self._consent_job(viewer, record))
+                elif isinstance(record, NewRequest):
+                    prepared.append(self._request_job(viewer, record))
+                else:
+                    prepared.append(self._change_job(viewer, record))
+            except RECORD_ERRORS as exc:
+                prepared.append(exc)
+        jobs = [p.job for p in prepared if isinstance(p, _Pending)]
+        outcomes = iter(self._appender.append_all(jobs))
+        results: list[tuple[Any, bool] | BaseException] = []
+        for p in prepared:
+            if isinstance(p, BaseException):
+                results.append(p)
+                continue
+            outcome = next(outcomes)
+            results.append(outcome if isinstance(outcome, BaseException) else (outcome, p.created))
+        return results
+
+    def _consent_job(self, viewer: Viewer, event: ConsentEvent) -> _Pending[Receipt]:
         _check_agent(viewer, event.agent)
 
         def plan(conn: Connection) -> Plan[Receipt]:
@@ -265,7 +317,7 @@ class Store:
                 finish=lambda conn, entry: entry.receipt(duplicate=False),
             )
 
-        return self._append_once(
+        return self._job(
             viewer,
             KIND_CONSENT,
             event.event_id,
@@ -275,7 +327,7 @@ class Store:
             standalone=event.corrects is None,
         )
 
-    def create_request(self, viewer: Viewer, new: NewRequest) -> tuple[PrivacyRequest, bool]:
+    def _request_job(self, viewer: Viewer, new: NewRequest) -> _Pending[PrivacyRequest]:
         _check_agent(viewer, new.agent)
 
         def plan(conn: Connection) -> Plan[PrivacyRequest]:
@@ -319,7 +371,7 @@ class Store:
                 finish=finish,
             )
 
-        return self._append_once(
+        return self._job(
             viewer,
             KIND_REQUEST,
             new.event_id,
@@ -328,7 +380,7 @@ class Store:
             plan,
         )
 
-    def change_request(self, viewer: Viewer, change: RequestChange) -> tuple[PrivacyRequest, bool]:
+    def _change_job(self, viewer: Viewer, change: RequestChange) -> _Pending[PrivacyRequest]:
         _check_agent(viewer, change.agent)
 
         def plan(conn: Connection) -> Plan[PrivacyRequest]:
@@ -364,7 +416,7 @@ class Store:
                 finish=finish,
             )
 
-        return self._append_once(
+        return self._job(
             viewer,
             KIND_CHANGE,
             change.event_id,

@@ -57,6 +57,58 @@ def decode(cls: type[Any], raw: bytes, decoder: Callable[[dict[str, Any]], T]) -
         raise WireError([{"field": "(body)", "message": str(exc)}]) from None
 
 
+def decode_batch(raw: bytes, limit: int) -> list[Any]:
+    """The records of a batch body, in order; a record that cannot be read
+    stands as the WireError saying why (the others still count)."""
+    from consentdesk.core.model import (
+        ConsentEvent,
+        NewRequest,
+        RequestChange,
+        event_from_json,
+        new_request_from_json,
+        request_change_from_json,
+    )
+
+    kinds: dict[str, tuple[type[Any], Callable[[dict[str, Any]], Any]]] = {
+        "consent": (ConsentEvent, event_from_json),
+        "request": (NewRequest, new_request_from_json),
+        "request-change": (RequestChange, request_change_from_json),
+    }
+    data = parse_json(raw)
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"records"}
+        or not isinstance(data["records"], list)
+    ):
+        raise WireError([{"field": "(body)", "message": 'must be {"records": [...]}'}])
+    items = data["records"]
+    if len(items) > limit:
+        raise WireError([{"field": "records", "message": f"at most {limit} records at once"}])
+    out: list[Any] = []
+    for i, item in enumerate(items):
+        where = f"records[{i}]"
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"kind", "record"}
+            or item["kind"] not in kinds
+        ):
+            out.append(
+                WireError([{"field": where, "message": "must be {kind, record} of a known kind"}])
+            )
+            continue
+        cls, decoder = kinds[item["kind"]]
+        try:
+            check_shape(cls, item["record"])
+            out.append(decoder(item["record"]))
+        except DomainError as exc:
+            out.append(
+                exc
+                if isinstance(exc, WireError)
+                else WireError([{"field": where, "message": str(exc)}])
+            )
+    return out
+
+
 def check_shape(cls: type[Any], data: Any) -> None:
     errors: list[dict[str, str]] = []
     _check(cls, data, "", errors)
