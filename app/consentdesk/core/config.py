@@ -152,6 +152,12 @@ SETTINGS: tuple[Setting, ...] = (
         "How a customer withdraws consent, as stated in exports",
     ),
     Setting("privacy.third_parties", (), _str_list, "Recipients named in exports (empty: none)"),
+    Setting(
+        "general.role",
+        "agent",
+        _choice("agent", "lead", "admin"),
+        "Role on the embedded ledger: agent, lead or admin (leads and admins can review)",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 

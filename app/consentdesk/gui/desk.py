@@ -17,6 +17,7 @@ from consentdesk.gui.tasks import Task, TaskRunner, describe_error
 if TYPE_CHECKING:
     from consentdesk.core.backend import Backend
     from consentdesk.core.catalogue import Catalogue
+    from consentdesk.core.review import Viewer
     from consentdesk.core.scripts import Script
 
 log = logging.getLogger("consentdesk.gui")
@@ -80,6 +81,30 @@ class Desk(QObject):
     @property
     def agent_name(self) -> str:
         return str(self.config.get("general.agent_name")).strip() or self.agent
+
+    @property
+    def role(self) -> str:
+        """agent, lead or admin (``general.role``)."""
+        return str(self.config.get("general.role"))
+
+    @property
+    def can_review(self) -> bool:
+        return self.role in ("lead", "admin")
+
+    def viewer(self) -> Viewer:
+        """Who reads and tags at this desk: the agent id, else the login name."""
+        # Loaded with the backend already; imported here to keep start-up lean.
+        from consentdesk.core.review import Role, Viewer
+
+        name = self.agent
+        if not name:
+            import getpass
+
+            try:
+                name = getpass.getuser()
+            except OSError:  # no login name known to the system
+                name = "unknown user"
+        return Viewer(name, Role(self.role))
 
     @property
     def company(self) -> str:

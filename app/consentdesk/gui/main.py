@@ -18,7 +18,7 @@ from consentdesk.cli.common import Context
 from consentdesk.gui.calls import CallController
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.tasks import TaskRunner
-from consentdesk.gui.window import SettingsPageFactory, SidebarWindow
+from consentdesk.gui.window import INCIDENT_POLL_MS, SettingsPageFactory, SidebarWindow
 
 if TYPE_CHECKING:
     from consentdesk.core.backend import Backend
@@ -67,6 +67,8 @@ class Sidebar:
         self.cleanups.clear()
         if shiboken6.isValid(self.window):
             self.window.close()
+            # The banner and the review window share the worker's backend.
+            self.window.close_side_windows()
         self.runner.shutdown()
         for obj in (self.window, self.calls, self.desk, self.runner):
             if shiboken6.isValid(obj):
@@ -78,12 +80,18 @@ def build_sidebar(
     *,
     open_backend: Callable[[], Backend] | None = None,
     settings_pages: list[SettingsPageFactory] | None = None,
+    incident_poll_ms: int = INCIDENT_POLL_MS,
 ) -> Sidebar:
-    """Create the sidebar's objects (needs a QApplication); nothing is opened yet."""
+    """Create the sidebar's objects (needs a QApplication); nothing is opened yet.
+
+    Open incidents are fetched every *incident_poll_ms* once the ledger is open.
+    """
     runner = TaskRunner(open_backend=open_backend or embedded_backend(ctx))
     desk = Desk(ctx.config, runner)
     calls = CallController(clear_after_seconds=int(ctx.config.get("sidebar.clear_after_seconds")))
-    window = SidebarWindow(desk, calls, settings_pages=settings_pages)
+    window = SidebarWindow(
+        desk, calls, settings_pages=settings_pages, incident_poll_ms=incident_poll_ms
+    )
     return Sidebar(desk=desk, calls=calls, window=window, runner=runner)
 
 

@@ -59,6 +59,7 @@ from consentdesk.telephony.events import CallPhase
 # The capture flows (and the capture rules they pull in) are imported where a
 # flow starts, so that start-up paints the window without them.
 if TYPE_CHECKING:
+    from consentdesk.core.backend import Backend
     from consentdesk.gui.flows import FlowEnv, FlowPage, Outcome
 
 log = logging.getLogger("consentdesk.gui.panel")
@@ -455,7 +456,8 @@ class CallerPanel(QWidget):
         )
 
     def reload(self) -> None:
-        """Fetch the caller's status on the worker; stale answers are dropped."""
+        """Fetch the caller's status on the worker (a logged read); stale answers
+        are dropped."""
         call = self.call
         if call is None or call.number is None:
             self._set_actions_enabled(False)
@@ -483,9 +485,15 @@ class CallerPanel(QWidget):
             self.busy_changed.emit(False)
             self.banner.error(f"Could not load the caller: {describe_error(exc)}", self.reload)
 
-        self.desk.runner.call(
-            lambda b: b.status(number), on_success=shown, on_failure=failed, label="status"
-        )
+        viewer, call_id = self.desk.viewer(), call.call_id
+
+        def fetch(backend: Backend) -> SubjectStatus:
+            # The lookup and its read-log record are one task on the worker.
+            from consentdesk.core.review_access import lookup_status
+
+            return lookup_status(backend, viewer, number, call_id=call_id)
+
+        self.desk.runner.call(fetch, on_success=shown, on_failure=failed, label="status")
 
     def _desk_ready(self) -> None:
         if self.call is not None and self.status is None:

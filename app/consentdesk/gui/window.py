@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import tzinfo
+from typing import TYPE_CHECKING
 
+import shiboken6
 from PySide6.QtCore import QEvent, QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
@@ -25,13 +28,23 @@ from consentdesk.gui import theme
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.panel import SHORTCUTS, CallerPanel
+from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import StateChip, scaled_font
+
+# Incident mode and the review are loaded once the ledger is open, never at start-up.
+if TYPE_CHECKING:
+    from consentdesk.core.backend import Backend
+    from consentdesk.core.review import ReviewSource
+    from consentdesk.gui.incident_banner import IncidentBanner
+    from consentdesk.gui.review.window import ReviewWindow
 
 log = logging.getLogger("consentdesk.gui.window")
 
 SIDEBAR_WIDTH = 380
 STRIP_WIDTH = 48
 GEOMETRY_KEY = "sidebar/geometry"
+INCIDENT_POLL_MS = 60_000
+REVIEW_SHORTCUT = "Ctrl+R"
 
 # Extra settings pages: callables building (title, widget) pairs, added to the
 # settings dialog after the built-in pages (the server sign-in page goes here).
@@ -56,12 +69,18 @@ class SidebarWindow(QMainWindow):
         calls: CallController,
         *,
         settings_pages: list[SettingsPageFactory] | None = None,
+        incident_poll_ms: int = INCIDENT_POLL_MS,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.desk = desk
         self.calls = calls
         self.settings_pages: list[SettingsPageFactory] = list(settings_pages or [])
+        self.incident_poll_ms = incident_poll_ms
+        self.incident_banner: IncidentBanner | None = None
+        self.review_window: ReviewWindow | None = None
+        self._side_windows_closed = False
+        self._review_pending = False
         self.collapsed = False
         self._placed = False
         self._painted = False
@@ -88,6 +107,14 @@ class SidebarWindow(QMainWindow):
         self.lookup_error.setAccessibleName("Lookup error")
         self.lookup_error.hide()
         box.addWidget(self.lookup_error)
+        self.review_error = StateChip()
+        self.review_error.setAccessibleName("Review error")
+        self.review_error.hide()
+        box.addWidget(self.review_error)
+        # The incident banner goes here once the ledger is open.
+        self.incident_slot = QVBoxLayout()
+        self.incident_slot.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(self.incident_slot)
         self.waiting_bar = QFrame()
         self.waiting_bar.setObjectName("waitingBar")
         self.waiting_bar.setFrameShape(QFrame.Shape.StyledPanel)
@@ -112,6 +139,8 @@ class SidebarWindow(QMainWindow):
         calls.link_changed.connect(self._link_changed)
         calls.active_changed.connect(self._active_changed)
         desk.settings_changed.connect(self._settings_changed)
+        desk.ready.connect(self._start_incidents)
+        self._refresh_review_access()
         self.setTabOrder(self.lookup, self.lookup_button)
         self.setTabOrder(self.lookup_button, self.manual_button)
 
@@ -141,12 +170,24 @@ class SidebarWindow(QMainWindow):
         self.on_top_button.setCheckable(True)
         self.settings_button = self._tool_button(theme.Tool.GEAR, "Settings (Ctrl+,)", "Settings")
         self.settings_button.clicked.connect(self.open_settings)
+        self.review_button = QToolButton()
+        self.review_button.setIcon(theme.ON_TRACK.icon())
+        self.review_button.setIconSize(QSize(18, 18))
+        self.review_button.setText("Review…")
+        self.review_button.setToolTip(
+            f"Review captured actions, incidents and the read log ({REVIEW_SHORTCUT})"
+        )
+        self.review_button.setAccessibleName("Review")
+        self.review_button.setAutoRaise(True)
+        self.review_button.setMinimumSize(QSize(28, 28))
+        self.review_button.clicked.connect(self.open_review)
         self.collapse_button = self._tool_button(
             theme.Tool.COLLAPSE_RIGHT, "Collapse to a strip (F12)", "Collapse"
         )
         self.collapse_button.clicked.connect(lambda: self.set_collapsed(True))
-        for b in (self.on_top_button, self.settings_button, self.collapse_button):
+        for b in (self.on_top_button, self.review_button, self.settings_button):
             bar.addWidget(b)
+        bar.addWidget(self.collapse_button)
         self._refresh_agent()
         return bar
 
@@ -231,6 +272,7 @@ class SidebarWindow(QMainWindow):
             "end": act("End or close caller", SHORTCUTS["end"], self.calls.end_active),
             "on_top": act("Always on top", "Ctrl+T", self.on_top_button.toggle),
             "settings": act("Settings", "Ctrl+,", self.open_settings),
+            "review": act("Review…", REVIEW_SHORTCUT, self.open_review),
             "collapse": act("Collapse or expand", "F12", self.toggle_collapsed),
             "switch": act("Switch to waiting call", "Ctrl+Tab", self.switch_to_waiting),
         }
@@ -428,6 +470,7 @@ class SidebarWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.collapsed:
             QSettings().setValue(GEOMETRY_KEY, self.geometry())
+        self.close_side_windows()
         super().closeEvent(event)
 
     @staticmethod
@@ -452,6 +495,7 @@ class SidebarWindow(QMainWindow):
 
     def _settings_changed(self) -> None:
         self._refresh_agent()
+        self._refresh_review_access()
         on_top = bool(self.desk.config.get("sidebar.always_on_top"))
         if self.on_top_button.isChecked() != on_top:
             self.on_top_button.setChecked(on_top)
@@ -466,3 +510,96 @@ class SidebarWindow(QMainWindow):
     def _refresh_agent(self) -> None:
         agent = self.desk.agent
         self.agent_label.setText(f"Agent {agent}" if agent else "")
+
+    # --- incident mode and review ----------------------------------------------------------
+
+    def _start_incidents(self) -> None:
+        """Once the ledger is open: show open incidents, polled in the background."""
+        if self._side_windows_closed:
+            return
+        if self.incident_banner is not None:
+            self.incident_banner.refresh()
+            return
+        from consentdesk.gui.incident_banner import IncidentBanner
+
+        self.incident_banner = IncidentBanner(self.desk, self.calls, poll_ms=self.incident_poll_ms)
+        self.incident_slot.addWidget(self.incident_banner)
+        self.incident_banner.start()
+
+    def _refresh_review_access(self) -> None:
+        """Leads and admins see the Review action; agents neither see nor reach it."""
+        allowed = self.desk.can_review
+        self.review_button.setVisible(allowed)
+        action = self.actions_by_name["review"]
+        action.setVisible(allowed)
+        action.setEnabled(allowed)
+
+    def open_review(self) -> None:
+        """Open the review window on this sidebar's backend (or bring it forward)."""
+        if not self.desk.can_review or self._side_windows_closed or self._review_pending:
+            return
+        shown = self.review_window
+        if shown is not None and shiboken6.isValid(shown) and shown.isVisible():
+            shown.raise_()
+            shown.activateWindow()
+            return
+        self.review_error.hide()
+        self._review_pending = True
+        self.review_button.setEnabled(False)
+        viewer = self.desk.viewer()
+        zone = str(self.desk.config.get("general.timezone"))
+
+        def prepare(backend: Backend) -> tuple[ReviewSource, tzinfo]:
+            # Loaded here, on the worker, so the click does not stall the GUI thread.
+            import consentdesk.gui.review.window  # noqa: F401
+            from consentdesk.core.review import local_zone
+            from consentdesk.core.review_access import review_source_for
+
+            return review_source_for(backend, viewer), local_zone(zone)
+
+        self.desk.runner.call(
+            prepare, on_success=self._show_review, on_failure=self._review_failed, label="review"
+        )
+
+    def _show_review(self, prepared: tuple[ReviewSource, tzinfo]) -> None:
+        from consentdesk.core.export import Controller
+        from consentdesk.gui.review.window import ReviewWindow
+
+        source, tz = prepared
+        self._review_pending = False
+        self.review_button.setEnabled(True)
+        if self._side_windows_closed:
+            source.close()
+            return
+        self._close_review()
+        window = ReviewWindow(
+            lambda: source,
+            source.viewer,
+            region=self.desk.region,
+            controller=Controller.from_config(self.desk.config),
+            tz=tz,
+        )
+        self.review_window = window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def _review_failed(self, exc: BaseException) -> None:
+        self._review_pending = False
+        self.review_button.setEnabled(True)
+        self.review_error.set_state(theme.FAILURE, f"Review not opened: {describe_error(exc)}")
+        self.review_error.show()
+
+    def _close_review(self) -> None:
+        window, self.review_window = self.review_window, None
+        if window is not None and shiboken6.isValid(window):
+            window.close()  # stops its workers
+            shiboken6.delete(window)
+
+    def close_side_windows(self) -> None:
+        """Stop incident polling and close the review window, before the worker (and
+        the backend they share) shuts down. Safe to call twice."""
+        self._side_windows_closed = True
+        if self.incident_banner is not None:
+            self.incident_banner.stop()
+        self._close_review()

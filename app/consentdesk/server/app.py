@@ -12,11 +12,13 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -241,6 +243,7 @@ def create_app(
     catalogue: Catalogue | None = None,
     scripts: Sequence[Script] | None = None,
     body_limit: int = BODY_LIMIT,
+    threads: int = int(os.environ.get("CONSENTDESK_SERVER_THREADS", "8")),
 ) -> FastAPI:
     """The API for one database (a URL, or an engine the caller owns)."""
     engine = make_engine(database) if isinstance(database, str) else database
@@ -249,7 +252,16 @@ def create_app(
         catalogue=catalogue if catalogue is not None else load_catalogue(),
         scripts=scripts if scripts is not None else load_scripts(),
     )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Few worker threads: request threads mostly wait on the database, and a
+        # crowd of them only queues for the interpreter lock between round trips.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Consent Desk team ledger",
         version=__version__,
         description=(
