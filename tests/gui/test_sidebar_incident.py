@@ -134,11 +134,17 @@ def test_banner_shows_the_open_incident_and_goes_when_it_closes(
     assert card.script.accessibleDescription() == SCRIPT
     # No caller yet: nothing to tag.
     assert card.state == TagState.NO_CALL and not card.tag_button.isEnabled()
+    # Collapsed to the strip, the sidebar still says an incident is open.
+    sidebar.window.set_collapsed(True)
+    assert sidebar.window.strip_incident.isVisible()
+    assert "Data incident open" in sidebar.window.strip_incident.toolTip()
+    sidebar.window.set_collapsed(False)
 
     close_incident(data_dir, incident_id)
     with qtbot.waitSignal(banner.changed, timeout=WAIT):
         banner.refresh()
     assert not banner.isVisible() and banner.cards == []
+    assert sidebar.window.strip_incident.isHidden()
 
 
 def test_the_poll_timer_removes_a_closed_incident_by_itself(

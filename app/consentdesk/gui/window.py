@@ -249,6 +249,12 @@ class SidebarWindow(QMainWindow):
         self.strip_call.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         box.addWidget(self.expand_button, 0, Qt.AlignmentFlag.AlignHCenter)
         box.addWidget(self.strip_call, 0, Qt.AlignmentFlag.AlignHCenter)
+        # Collapsed, the agent still sees that an incident is open.
+        self.strip_incident = QLabel()
+        self.strip_incident.setAccessibleName("Data incident")
+        self.strip_incident.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.strip_incident.hide()
+        box.addWidget(self.strip_incident, 0, Qt.AlignmentFlag.AlignHCenter)
         box.addStretch(1)
         return strip
 
@@ -520,11 +526,19 @@ class SidebarWindow(QMainWindow):
         if self.incident_banner is not None:
             self.incident_banner.refresh()
             return
-        from consentdesk.gui.incident_banner import IncidentBanner
+        from consentdesk.gui.incident_banner import INCIDENT, IncidentBanner
 
-        self.incident_banner = IncidentBanner(self.desk, self.calls, poll_ms=self.incident_poll_ms)
-        self.incident_slot.addWidget(self.incident_banner)
-        self.incident_banner.start()
+        banner = IncidentBanner(self.desk, self.calls, poll_ms=self.incident_poll_ms)
+        self.incident_banner = banner
+        self.incident_slot.addWidget(banner)
+        self.strip_incident.setPixmap(INCIDENT.icon().pixmap(QSize(24, 24)))
+        self.strip_incident.setToolTip(f"{INCIDENT.label}: expand to read the script (F12)")
+        banner.changed.connect(self._incidents_changed)
+        banner.start()
+
+    def _incidents_changed(self) -> None:
+        banner = self.incident_banner
+        self.strip_incident.setVisible(banner is not None and bool(banner.incidents))
 
     def _refresh_review_access(self) -> None:
         """Leads and admins see the Review action; agents neither see nor reach it."""

@@ -8,6 +8,7 @@ their own, so any number of them can serve one database.
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures,
 # whose Annotated aliases are local to create_app().
+import asyncio
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,6 +69,7 @@ from consentdesk.core.review import (
 )
 from consentdesk.core.scripts import Script, load_scripts
 from consentdesk.server import problems, wire
+from consentdesk.server.appender import RECORD_ERRORS
 from consentdesk.server.db import check_schema, make_engine
 from consentdesk.server.problems import PROBLEM_JSON, Problem
 from consentdesk.server.store import Store
@@ -315,6 +318,21 @@ def create_app(
         str, Path(description="The subject's E.164 number", examples=["+4915112345678"])
     ]
 
+    async def viewer_async(creds: HTTPAuthorizationCredentials | None) -> Viewer:
+        """The caller, without leaving the event loop when this process knows the token."""
+        if creds is not None and creds.scheme.lower() == "bearer" and creds.credentials:
+            known = store.cached_viewer(creds.credentials)
+            if known is not None:
+                return known
+        return await run_in_threadpool(viewer_of, creds)
+
+    async def append(viewer: Viewer, record: Any) -> tuple[Any, bool]:
+        # Writes wait for the appender without holding a worker thread, so every
+        # request in flight can join the same group commit.
+        future, pending = store.submit(viewer, record)
+        answer = await asyncio.wrap_future(future)
+        return answer, pending.created
+
     def call_id_of(value: str | None) -> str | None:
         if value is not None:
             wire.check_text(value, "X-Call-Id")
@@ -383,7 +401,8 @@ def create_app(
     )
     def status(e164: Number, creds: Creds, x_call_id: CallId = None) -> Response:
         viewer = viewer_of(creds)
-        return ok(store.status(viewer, e164, call_id=call_id_of(x_call_id)))
+        document = store.status_document(viewer, e164, call_id=call_id_of(x_call_id))
+        return Response(wire.dumps(document), media_type=JSON)
 
     @app.get(
         "/v1/subjects/{e164}/history",
@@ -393,7 +412,8 @@ def create_app(
     )
     def history(e164: Number, creds: Creds, x_call_id: CallId = None) -> Response:
         viewer = viewer_of(creds)
-        return ok(store.history(viewer, e164, call_id=call_id_of(x_call_id)))
+        events = store.history_json(viewer, e164, call_id=call_id_of(x_call_id))
+        return Response(events.encode("utf-8"), media_type=JSON)
 
     @app.put(
         "/v1/subjects/{e164}/profile",
@@ -425,10 +445,10 @@ def create_app(
         responses=schemas.answer("The receipt", schemas.ref(Receipt), 200, 201),
         status_code=201,
     )
-    def post_consent(creds: Creds, body: Body) -> Response:
-        viewer = viewer_of(creds)
+    async def post_consent(creds: Creds, body: Body) -> Response:
+        viewer = await viewer_async(creds)
         event = wire.decode(ConsentEvent, body, event_from_json)
-        receipt, created = store.capture(viewer, event)
+        receipt, created = await append(viewer, event)
         return ok(receipt, 201 if created else 200)
 
     @app.post(
@@ -471,17 +491,30 @@ def create_app(
             200,
         ),
     )
-    def post_batch(creds: Creds, body: Body) -> Response:
-        viewer = viewer_of(creds)
+    async def post_batch(creds: Creds, body: Body) -> Response:
+        viewer = await viewer_async(creds)
         records = wire.decode_batch(body, MAX_BATCH_RECORDS)
+        queued: list[Any] = []
+        for record in records:  # queued in order: the appender keeps it
+            try:
+                if isinstance(record, Exception):
+                    raise record
+                queued.append(store.submit(viewer, record))
+            except RECORD_ERRORS as exc:
+                queued.append(exc)
         results = []
-        for outcome in store.append_records(viewer, records):
-            if isinstance(outcome, BaseException):
-                problem = to_problem(outcome, body_limit=body_limit)
+        for item in queued:
+            try:
+                if isinstance(item, BaseException):
+                    raise item
+                future, pending = item
+                answer = await asyncio.wrap_future(future)
+            except Exception as exc:
+                problem = to_problem(exc, body_limit=body_limit)
                 results.append({"status": problem.status, "body": problem.body()})
             else:
-                answer, created = outcome
-                results.append({"status": 201 if created else 200, "body": to_jsonable(answer)})
+                status = 201 if pending.created else 200
+                results.append({"status": status, "body": to_jsonable(answer)})
         return Response(wire.dumps({"results": results}), media_type=JSON)
 
     # --- privacy requests ----------------------------------------------------------
@@ -494,10 +527,10 @@ def create_app(
         responses=schemas.answer("The request as it stands", schemas.ref(PrivacyRequest), 200, 201),
         status_code=201,
     )
-    def post_request(creds: Creds, body: Body) -> Response:
-        viewer = viewer_of(creds)
+    async def post_request(creds: Creds, body: Body) -> Response:
+        viewer = await viewer_async(creds)
         new = wire.decode(NewRequest, body, new_request_from_json)
-        state, created = store.create_request(viewer, new)
+        state, created = await append(viewer, new)
         return ok(state, 201 if created else 200)
 
     @app.post(
@@ -508,12 +541,12 @@ def create_app(
         responses=schemas.answer("The request as it stands", schemas.ref(PrivacyRequest), 200, 201),
         status_code=201,
     )
-    def post_change(request_id: uuid.UUID, creds: Creds, body: Body) -> Response:
-        viewer = viewer_of(creds)
+    async def post_change(request_id: uuid.UUID, creds: Creds, body: Body) -> Response:
+        viewer = await viewer_async(creds)
         change = wire.decode(RequestChange, body, request_change_from_json)
         if change.request_id != request_id:
             raise problems.invalid("the change's request_id is not the one in the path")
-        state, created = store.change_request(viewer, change)
+        state, created = await append(viewer, change)
         return ok(state, 201 if created else 200)
 
     @app.get(

@@ -149,28 +149,16 @@ class Appender:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def append(self, job: Job[T]) -> T:
-        """Append *job*'s record (or answer its repeat); blocks until durable."""
+    def submit(self, job: Job[T]) -> Future[T]:
+        """Queue *job*; its future is settled once the record is durable (or refused)."""
         with self._lock:
             self._queue.put(job)
             self._start()
-        return job.future.result()
+        return job.future
 
-    def append_all(self, jobs: list[Job[Any]]) -> list[Any]:
-        """Append *jobs* in this order; each job's answer, or the error that refused it."""
-        if not jobs:
-            return []
-        with self._lock:
-            for job in jobs:
-                self._queue.put(job)
-            self._start()
-        outcomes: list[Any] = []
-        for job in jobs:
-            try:
-                outcomes.append(job.future.result())
-            except Exception as exc:
-                outcomes.append(exc)
-        return outcomes
+    def append(self, job: Job[T]) -> T:
+        """Append *job*'s record (or answer its repeat); blocks until durable."""
+        return self.submit(job).result()
 
     def _start(self) -> None:
         if self._thread is None:

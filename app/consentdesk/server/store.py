@@ -16,14 +16,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
+    String,
+    Text,
     and_,
     bindparam,
     false,
@@ -31,6 +35,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     tuple_,
     update,
@@ -67,6 +72,8 @@ from consentdesk.core.model import (
     new_request_from_json,
     privacy_request_from_json,
     request_change_from_json,
+    subject_status_from_json,
+    to_jsonable,
     utcnow,
 )
 from consentdesk.core.outbox import check_consent, check_new_request, check_subject
@@ -93,7 +100,7 @@ from consentdesk.core.review import (
 from consentdesk.core.scripts import Script
 from consentdesk.core.status import current_status
 from consentdesk.server import problems
-from consentdesk.server.appender import RECORD_ERRORS, Appender, Entry, Job, Plan
+from consentdesk.server.appender import Appender, Entry, Job, Plan
 from consentdesk.server.db import (
     entries,
     is_sqlite,
@@ -150,6 +157,17 @@ class Store:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     # --- identity ---------------------------------------------------------------
+
+    def cached_viewer(self, token: str) -> Viewer | None:
+        """The token's user if this process looked it up recently (no database)."""
+        with self._auth_lock:
+            cached = self._auth_cache.get(hash_token(token))
+        if cached is None or cached[0] < time.monotonic():
+            return None
+        viewer, disabled = cached[1]
+        if disabled:
+            raise problems.forbidden("this account is disabled", problems.ACCOUNT_DISABLED)
+        return viewer
 
     def authenticate(self, token: str) -> Viewer:
         key = hash_token(token)
@@ -259,37 +277,16 @@ class Store:
     def change_request(self, viewer: Viewer, change: RequestChange) -> tuple[PrivacyRequest, bool]:
         return self._append(self._change_job(viewer, change))
 
-    def append_records(
-        self,
-        viewer: Viewer,
-        records: Sequence[ConsentEvent | NewRequest | RequestChange | Exception],
-    ) -> list[tuple[Any, bool] | BaseException]:
-        """Several records in order, each answered on its own: ``(answer, created)``
-        or the error that refused it. Errors passed in stand for records that could
-        not even be read; they are answered in place."""
-        prepared: list[_Pending[Any] | BaseException] = []
-        for record in records:
-            try:
-                if isinstance(record, Exception):
-                    raise record
-                if isinstance(record, ConsentEvent):
-                    prepared.append(self._consent_job(viewer, record))
-                elif isinstance(record, NewRequest):
-                    prepared.append(self._request_job(viewer, record))
-                else:
-                    prepared.append(self._change_job(viewer, record))
-            except RECORD_ERRORS as exc:
-                prepared.append(exc)
-        jobs = [p.job for p in prepared if isinstance(p, _Pending)]
-        outcomes = iter(self._appender.append_all(jobs))
-        results: list[tuple[Any, bool] | BaseException] = []
-        for p in prepared:
-            if isinstance(p, BaseException):
-                results.append(p)
-                continue
-            outcome = next(outcomes)
-            results.append(outcome if isinstance(outcome, BaseException) else (outcome, p.created))
-        return results
+    def submit(self, viewer: Viewer, record: AnyRecord) -> tuple[Future[Any], _Pending[Any]]:
+        """Queue *record* without waiting (for async callers): its future, and the
+        pending job whose ``created`` tells, once settled, whether it was new."""
+        if isinstance(record, ConsentEvent):
+            pending: _Pending[Any] = self._consent_job(viewer, record)
+        elif isinstance(record, NewRequest):
+            pending = self._request_job(viewer, record)
+        else:
+            pending = self._change_job(viewer, record)
+        return self._appender.submit(pending.job), pending
 
     def _consent_job(self, viewer: Viewer, event: ConsentEvent) -> _Pending[Receipt]:
         _check_agent(viewer, event.agent)
@@ -428,36 +425,75 @@ class Store:
     # --- reads (each logged) ----------------------------------------------------
 
     def status(self, viewer: Viewer, number: str, *, call_id: str | None) -> SubjectStatus:
+        return subject_status_from_json(self.status_document(viewer, number, call_id=call_id))
+
+    def status_document(
+        self, viewer: Viewer, number: str, *, call_id: str | None
+    ) -> dict[str, Any]:
+        """A subject's status in its JSON form (a logged read).
+
+        Built from the stored canonical bodies, which already are the wire form
+        of each event, so the hot path does not encode every event again.
+        """
         check_subject(number)
 
-        def read() -> tuple[list[ConsentEvent], list[PrivacyRequest], Any]:
+        def read() -> list[Any]:
             with self._reading() as conn:
-                _log_read(conn, viewer, number, ReadKind.STATUS, call_id)
-                events = _consent_events(conn, number)
-                reqs = _requests_where(conn, requests.c.subject == number)
-                profile = conn.execute(_PROFILE, {"number": number}).first()
-            return events, reqs, profile
+                params = {
+                    "subject": number,
+                    **_read_values(viewer, number, ReadKind.STATUS, call_id),
+                }
+                if is_sqlite(conn):
+                    conn.execute(_INSERT_READ, params)
+                    return list(conn.execute(_STATUS_ROWS, params))
+                # PostgreSQL: the read-log entry and every read in one round trip.
+                return list(conn.execute(_LOGGED_STATUS_ROWS, params))
 
-        events, reqs, profile = _retry_on_disconnect(read)
-        subject = (
-            Subject(number, profile.customer_ref, profile.display_name)
-            if profile is not None
-            else Subject(number)
+        rows = _retry_on_disconnect(read)
+        bodies = [r.text for r in sorted((r for r in rows if r.part == "e"), key=lambda r: r.seq)]
+        reqs = sorted(
+            (privacy_request_from_json(json.loads(r.text)) for r in rows if r.part == "r"),
+            key=lambda r: (r.due, r.received, r.reference),
         )
+        profile = next((json.loads(r.text) for r in rows if r.part == "p"), None)
+        documents = [json.loads(b) for b in bodies]
+        events = [event_from_json(d) for d in documents]
+        by_id = {e.event_id: d for e, d in zip(events, documents, strict=True)}
+        subject = Subject(number, *profile) if profile is not None else Subject(number)
         now = utcnow()
         cells = current_status(events, self.catalogue, now)
         recent = [r for r in reqs if r.is_open or now - r.updated_at <= RECENT_CLOSED]
-        return SubjectStatus(subject=subject, cells=cells, requests=tuple(recent))
+        return {
+            "subject": to_jsonable(subject),
+            "cells": [
+                {
+                    "purpose": c.purpose,
+                    "channel": c.channel.value,
+                    "state": c.state.value,
+                    "event": by_id[c.event.event_id] if c.event is not None else None,
+                    "expires": as_utc(c.expires).isoformat() if c.expires else None,
+                }
+                for c in cells
+            ],
+            "requests": [to_jsonable(r) for r in recent],
+        }
 
     def history(self, viewer: Viewer, number: str, *, call_id: str | None) -> list[ConsentEvent]:
+        return [
+            event_from_json(d)
+            for d in json.loads(self.history_json(viewer, number, call_id=call_id))
+        ]
+
+    def history_json(self, viewer: Viewer, number: str, *, call_id: str | None) -> str:
+        """A subject's consent events as a JSON array of their stored canonical bodies."""
         check_subject(number)
 
-        def read() -> list[ConsentEvent]:
+        def read() -> list[str]:
             with self._reading() as conn:
                 _log_read(conn, viewer, number, ReadKind.DETAIL, call_id)
-                return _consent_events(conn, number)
+                return [r.body for r in conn.execute(_SUBJECT_CONSENTS, {"subject": number})]
 
-        return _retry_on_disconnect(read)
+        return "[" + ",".join(_retry_on_disconnect(read)) + "]"
 
     def requests(
         self, viewer: Viewer, *, number: str | None, open_only: bool, call_id: str | None
@@ -681,6 +717,23 @@ _SUBJECT_CONSENTS = (
     .order_by(entries.c.seq)
 )
 _INSERT_READ = insert(read_log)
+# A subject's status in one query: consent bodies (e), request states (r), profile (p).
+_STATUS_UNION = (
+    "SELECT 'e' AS part, seq, body AS text FROM entries"
+    " WHERE subject = :subject AND kind = 'consent'"
+    " UNION ALL SELECT 'r', updated_seq, state FROM requests WHERE subject = :subject"
+    " UNION ALL SELECT 'p', 0, json_array(customer_ref, display_name) FROM subjects"
+    " WHERE number = :subject"
+)
+_STATUS_ROWS = text(_STATUS_UNION).columns(part=String, seq=BigInteger, text=Text)
+_LOGGED_STATUS_ROWS = text(
+    "WITH logged AS (INSERT INTO read_log"
+    " (record_id, at, reader, reader_team, subject, what, call_id, about) VALUES"
+    " (:record_id, :at, :reader, :reader_team, :subject, :what, :call_id, :about)) "
+    + _STATUS_UNION.replace("json_array(", "json_build_array(").replace(
+        "display_name) FROM", "display_name)::text FROM"
+    )
+).columns(part=String, seq=BigInteger, text=Text)
 _INSERT_REQUEST = insert(requests)
 _UPDATE_REQUEST = (
     update(requests)
@@ -718,11 +771,6 @@ def _retry_on_disconnect(attempt: Callable[[], T]) -> T:
         return attempt()
 
 
-def _consent_events(conn: Connection, number: str) -> list[ConsentEvent]:
-    rows = conn.execute(_SUBJECT_CONSENTS, {"subject": number})
-    return [event_from_json(json.loads(r.body)) for r in rows]
-
-
 def _requests_where(conn: Connection, condition: Any) -> list[PrivacyRequest]:
     rows = conn.execute(
         select(requests.c.state).where(condition).order_by(requests.c.due, requests.c.updated_seq)
@@ -756,6 +804,26 @@ def _request_events(
     return created, changes
 
 
+def _read_values(
+    viewer: Viewer,
+    subject: str,
+    what: ReadKind,
+    call_id: str | None,
+    *,
+    about: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    return {
+        "record_id": str(uuid.uuid4()),
+        "at": utcnow(),
+        "reader": viewer.name,
+        "reader_team": viewer.team,
+        "subject": subject,
+        "what": what.value,
+        "call_id": call_id,
+        "about": str(about) if about else None,
+    }
+
+
 def _log_read(
     conn: Connection,
     viewer: Viewer,
@@ -765,19 +833,7 @@ def _log_read(
     *,
     about: uuid.UUID | None = None,
 ) -> None:
-    conn.execute(
-        _INSERT_READ,
-        {
-            "record_id": str(uuid.uuid4()),
-            "at": utcnow(),
-            "reader": viewer.name,
-            "reader_team": viewer.team,
-            "subject": subject,
-            "what": what.value,
-            "call_id": call_id,
-            "about": str(about) if about else None,
-        },
-    )
+    conn.execute(_INSERT_READ, _read_values(viewer, subject, what, call_id, about=about))
 
 
 _SORT_COLUMNS: dict[SortKey, Any] = {
