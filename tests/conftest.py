@@ -57,3 +57,42 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+# --- real system components ------------------------------------------------------
+# Tests marked xvfb / softphone / postgres drive real programs. On a developer's
+# machine without them they are skipped with the package to install; in CI (CI=true,
+# where .ci/run installs everything) a missing one fails the run instead.
+
+_NEEDS = {
+    "xvfb": (("Xvfb",), "Debian package xvfb"),
+    "softphone": (("baresip", "sipp"), "Debian packages baresip-core and sip-tester"),
+}
+
+
+def _postgres_up() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    import shutil
+
+    missing: list[str] = []
+    for marker, (programs, package) in _NEEDS.items():
+        if item.get_closest_marker(marker):
+            absent = [p for p in programs if shutil.which(p) is None]
+            if absent:
+                missing.append(f"{', '.join(absent)} not installed ({package})")
+    if item.get_closest_marker("postgres") and not _postgres_up():
+        missing.append("PostgreSQL is not listening on 127.0.0.1:5432")
+    if missing:
+        reason = "; ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide this: {reason}", pytrace=False)
+        pytest.skip(reason)
