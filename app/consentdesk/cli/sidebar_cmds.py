@@ -34,11 +34,12 @@ def register(sub: Any) -> None:
 
 def launch_sidebar(args: argparse.Namespace, ctx: Context) -> int:
     """Run the sidebar until the agent closes it; a display problem is one clear line."""
-    from consentdesk.core import phone
-
     caller = getattr(args, "caller", None)
     number = None
     if caller is not None:
+        # Only here: libphonenumber's metadata costs tens of ms before the first paint.
+        from consentdesk.core import phone
+
         try:
             number = phone.normalize(caller, ctx.region)
         except phone.InvalidNumber as exc:
