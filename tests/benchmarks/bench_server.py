@@ -4,7 +4,7 @@
 
 A fresh PostgreSQL database (127.0.0.1:5432) is bulk-loaded with 1,000,000
 consent events for 100,000 subjects (real canonical bodies and a real hash
-chain, written with COPY), then ``consentdesk serve --workers 2`` runs on it
+chain, written with COPY), then ``consentdesk serve --workers 3`` runs on it
 and 50 concurrent clients on loopback measure:
 
 - status lookups at a steady 200 per second in total (every client one lookup
@@ -58,6 +58,7 @@ KEPT_DB = "cdbench_server"
 SUBJECTS = 100_000
 EVENTS = 1_000_000
 CLIENTS = 50
+WORKERS = 3  # server processes: more than cores, as each spends time waiting on PostgreSQL
 PACED_INTERVAL_S = 0.25  # each client: one lookup every 250 ms (200/s in all)
 PACED_SECONDS = 20.0
 SATURATED_SECONDS = 10.0
@@ -253,7 +254,7 @@ def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "--port",
             str(port),
             "--workers",
-            "2",
+            str(WORKERS),
             "--log-level",
             "warning",
         ],
@@ -455,7 +456,9 @@ def test_server_benchmark(
     results["ledger_entries"] = count
 
     with capsys.disabled():
-        print("\nteam server benchmark (PostgreSQL, 2 server processes, 50 clients on loopback)")
+        print(
+            f"\nteam server benchmark (PostgreSQL, {WORKERS} server processes, {CLIENTS} clients)"
+        )
         print(json.dumps(results, indent=2))
     assert count == top  # one unbroken run of sequence numbers
     assert results["status_paced"]["errors"] == 0 and results["captures"]["errors"] == 0

@@ -513,7 +513,7 @@ def test_a_crash_is_a_500_problem_without_details(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internal detail +4915112345678")
 
-    monkeypatch.setattr(Store, "history", boom)
+    monkeypatch.setattr(Store, "history_json", boom)
     with api.client("alice") as client:
         body = assert_problem(client.get(f"/v1/subjects/{NUMBER}/history"), 500)
     assert "secret" not in json.dumps(body) and body["title"] == "Internal server error"

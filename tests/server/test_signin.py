@@ -79,6 +79,7 @@ def test_sign_in_stores_the_token_in_the_keyring_only(
     qtbot.waitUntil(lambda: (tmp_path / "config.toml").exists())
     saved = (tmp_path / "config.toml").read_text()
     assert url in saved and tokens["alice"] not in saved
+    assert config.get("general.agent") == "alice"  # captures now name the signed-in user
     assert threads and all(t is not threading.main_thread() for t in threads)
 
 

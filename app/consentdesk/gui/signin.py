@@ -1,5 +1,8 @@
 """Team server sign-in: server URL, token, Sign in / Sign out / Test connection.
 
+Signing in also makes the signed-in user the agent recorded with captures
+(``general.agent``), since the server records a capture only in its token's name.
+
 A page for the settings dialog (``SettingsDialog.add_page``). The token goes
 only into the OS keyring (:mod:`consentdesk.core.secrets`); where there is no
 keyring the page says so and the desk uses ``CONSENTDESK_TOKEN`` instead. A URL
@@ -36,6 +39,7 @@ from consentdesk.gui.widgets import StateChip
 
 MANAGED = "Managed by your administrator"
 URL_KEY = "server.url"
+AGENT_KEY = "general.agent"
 
 
 def describe_viewer(viewer: Viewer) -> str:
@@ -163,9 +167,13 @@ class SignInPage(QWidget):
 
         def done(viewer: Viewer) -> None:
             self.token.clear()
-            if not self.desk.config.is_locked(URL_KEY) and self.desk.config.get(URL_KEY) != url:
+            # Captures name the signed-in user: the server refuses any other agent.
+            wanted = [(URL_KEY, url), (AGENT_KEY, viewer.name)]
+            cfg = self.desk.config
+            changes = [(k, v) for k, v in wanted if not cfg.is_locked(k) and cfg.get(k) != v]
+            if changes:
                 try:
-                    self.desk.apply_settings([(URL_KEY, url)], on_failure=self._fail)
+                    self.desk.apply_settings(changes, on_failure=self._fail)
                 except ConfigError as exc:
                     self._fail(exc)
                     return

@@ -108,6 +108,12 @@ class _Worker(QObject):
             self._backend = self._open_backend()
         return self._backend
 
+    def drop_backend(self) -> None:
+        """Close the open backend (on the worker); the next backend job opens it afresh."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
+
     @Slot(QThread)
     def close(self, home: QThread) -> None:
         backend, self._backend = self._backend, None
@@ -179,6 +185,15 @@ class TaskRunner(QObject):
     ) -> Task:
         """Run ``fn(backend)`` on the worker, opening the backend first if needed."""
         return self._enqueue(_Job(fn, True, label), on_success, on_failure)
+
+    def reopen_backend(
+        self,
+        *,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> Task:
+        """Close the backend once the jobs queued so far are done; the next
+        :meth:`call` opens it again (after signing in or out of the team server)."""
+        return self._enqueue(_Job(self._worker.drop_backend, False, "reopen backend"), None, on_failure)
 
     def _enqueue(
         self,
