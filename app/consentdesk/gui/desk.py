@@ -155,6 +155,7 @@ class Desk(QObject):
         self._syncing = False
         self._sync_again = False
         self._stopped = False
+        self._generation = 0  # bumped on reopen: answers of the old backend are dropped
         self._sync_timer = QTimer(self)
         self._sync_timer.setSingleShot(True)
         self._sync_timer.timeout.connect(self.sync_now)
@@ -169,8 +170,12 @@ class Desk(QObject):
             identity = signed_in_identity(backend)  # first: a refused token stops here
             return backend.catalogue(), tuple(backend.scripts()), identity
 
+        gen = self._generation
         return self.runner.call(
-            fetch, on_success=self._loaded, on_failure=self._failed, label="load catalogue"
+            fetch,
+            on_success=lambda result: self._loaded(result) if gen == self._generation else None,
+            on_failure=lambda exc: self._failed(exc) if gen == self._generation else None,
+            label="load catalogue",
         )
 
     @property
@@ -203,6 +208,8 @@ class Desk(QObject):
         if self._stopped:
             return
         self._sync_timer.stop()
+        self._generation += 1
+        self._syncing = self._sync_again = False
         self.catalogue, self.identity, self.load_error = None, None, None
         self._sync_delay_ms = self.sync_interval_ms
         self.server = ServerState()
@@ -224,19 +231,28 @@ class Desk(QObject):
             return
         self._syncing = True
         self._sync_timer.stop()
+        gen = self._generation
         self.runner.call(
-            sync_pass, on_success=self._synced, on_failure=self._sync_failed, label="sync"
+            sync_pass,
+            on_success=lambda result: self._synced(result) if gen == self._generation else None,
+            on_failure=lambda exc: self._sync_failed(exc) if gen == self._generation else None,
+            label="sync",
         )
 
     def after_capture(self) -> None:
         """A capture went into the outbox: show it waiting, then try to send it."""
         if self._stopped or self.identity is None:
             return
-        self.runner.call(waiting_count, on_success=self._counted, label="waiting count")
+        gen = self._generation
+        self.runner.call(
+            waiting_count,
+            on_success=lambda waiting: self._counted(waiting, gen),
+            label="waiting count",
+        )
         self.sync_now()
 
-    def _counted(self, waiting: int | None) -> None:
-        if waiting is not None:
+    def _counted(self, waiting: int | None, gen: int) -> None:
+        if waiting is not None and gen == self._generation:
             self._set_server(replace(self.server, waiting=waiting))
 
     def _synced(self, result: SyncResult | None) -> None:

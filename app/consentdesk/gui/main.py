@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from consentdesk.cli.common import Context
 from consentdesk.gui.calls import CallController
-from consentdesk.gui.desk import Desk
+from consentdesk.gui.desk import SYNC_INTERVAL_MS, Desk
 from consentdesk.gui.tasks import TaskRunner
 from consentdesk.gui.window import INCIDENT_POLL_MS, SettingsPageFactory, SidebarWindow
 
@@ -44,6 +44,39 @@ def embedded_backend(ctx: Context) -> Callable[[], Backend]:
     return open_backend
 
 
+def open_server_backend(ctx: Context, url: str) -> Backend:
+    """The team server's backend for *url* (on the worker), or a one-line reason why not.
+
+    The token comes from the OS keyring, else ``CONSENTDESK_TOKEN``; without
+    either the agent is sent to Settings (or, with no keyring, to the variable).
+    """
+    from consentdesk.core import secrets
+    from consentdesk.core.http_backend import AuthError, check_server_url, open_http_backend
+    from consentdesk.gui.desk import NO_KEYRING, NOT_SIGNED_IN
+
+    url = check_server_url(url)  # a bad address says so before the keyring is asked
+    token = secrets.resolve_token(url)
+    if not token:
+        if not secrets.keyring_available():
+            raise secrets.KeyringUnavailable(f"{NO_KEYRING} in the environment to sign in")
+        raise AuthError(NOT_SIGNED_IN)
+    ca_bundle = str(ctx.config.get("server.ca_bundle")).strip() or None
+    return open_http_backend(url, ctx.data_dir, ca_bundle=ca_bundle, token=token)
+
+
+def desk_backend(ctx: Context) -> Callable[[], Backend]:
+    """Opens the desk's store on the worker: the team server when ``server.url`` is
+    set, else the embedded ledger. The setting is read at each opening, so signing
+    in to a server takes effect when the desk reopens its backend."""
+    embedded = embedded_backend(ctx)
+
+    def open_backend() -> Backend:
+        url = str(ctx.config.get("server.url")).strip()
+        return open_server_backend(ctx, url) if url else embedded()
+
+    return open_backend
+
+
 @dataclass
 class Sidebar:
     """One running sidebar and the parts tests and connectors talk to."""
@@ -62,6 +95,8 @@ class Sidebar:
         if self.closed:
             return
         self.closed = True
+        if shiboken6.isValid(self.desk):
+            self.desk.stop()  # no sync pass may be queued after the worker stops
         for cleanup in reversed(self.cleanups):
             cleanup()
         self.cleanups.clear()
@@ -81,16 +116,26 @@ def build_sidebar(
     open_backend: Callable[[], Backend] | None = None,
     settings_pages: list[SettingsPageFactory] | None = None,
     incident_poll_ms: int = INCIDENT_POLL_MS,
+    sync_interval_ms: int = SYNC_INTERVAL_MS,
 ) -> Sidebar:
     """Create the sidebar's objects (needs a QApplication); nothing is opened yet.
 
-    Open incidents are fetched every *incident_poll_ms* once the ledger is open.
+    The store is the team server when ``server.url`` is set, else the embedded
+    ledger (*open_backend* replaces that choice). The settings dialog gets the
+    team server sign-in page, then *settings_pages*. Open incidents are fetched
+    every *incident_poll_ms* once the ledger is open; on the team server waiting
+    captures are sent every *sync_interval_ms* (and right after each capture).
     """
-    runner = TaskRunner(open_backend=open_backend or embedded_backend(ctx))
-    desk = Desk(ctx.config, runner)
+    from consentdesk.gui.settings import team_server_page
+
+    runner = TaskRunner(open_backend=open_backend or desk_backend(ctx))
+    desk = Desk(ctx.config, runner, sync_interval_ms=sync_interval_ms)
     calls = CallController(clear_after_seconds=int(ctx.config.get("sidebar.clear_after_seconds")))
     window = SidebarWindow(
-        desk, calls, settings_pages=settings_pages, incident_poll_ms=incident_poll_ms
+        desk,
+        calls,
+        settings_pages=[team_server_page, *(settings_pages or [])],
+        incident_poll_ms=incident_poll_ms,
     )
     return Sidebar(desk=desk, calls=calls, window=window, runner=runner)
 
