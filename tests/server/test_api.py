@@ -50,6 +50,21 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/review/actions"): REVIEWERS,
     ("GET", "/v1/review/actions/{event_id}"): REVIEWERS,
     ("GET", "/v1/review/read-log"): REVIEWERS,
+    ("GET", "/v1/review/actions/{event_id}/number"): REVIEWERS,
+    ("POST", "/v1/review/flags"): REVIEWERS,
+    ("GET", "/v1/review/flags"): REVIEWERS,
+    ("GET", "/v1/review/integrity"): REVIEWERS,
+    ("GET", "/v1/review/export"): REVIEWERS,
+    ("GET", "/v1/review/people"): REVIEWERS,
+    ("POST", "/v1/review/read-log"): REVIEWERS,
+    ("GET", "/v1/review/figures"): REVIEWERS,
+    ("GET", "/v1/incidents"): EVERYONE,
+    ("POST", "/v1/incidents"): REVIEWERS,
+    ("POST", "/v1/incidents/{incident_id}/notify"): REVIEWERS,
+    ("POST", "/v1/incidents/{incident_id}/close"): REVIEWERS,
+    ("POST", "/v1/incidents/{incident_id}/calls"): EVERYONE,
+    ("GET", "/v1/incidents/{incident_id}/calls"): REVIEWERS,
+    ("GET", "/v1/incidents/{incident_id}/calls/per-hour"): REVIEWERS,
 }
 PUBLIC = {"/healthz", "/readyz", "/v1/openapi.json", "/v1/docs"}
 
@@ -59,6 +74,7 @@ def concrete(path: str) -> str:
         path.replace("{e164}", NUMBER)
         .replace("{request_id}", str(uuid.uuid4()))
         .replace("{event_id}", str(uuid.uuid4()))
+        .replace("{incident_id}", str(uuid.uuid4()))
         .replace("{ref}", "RQ-2345-6789-ABCD")
     )
 

@@ -2,9 +2,13 @@
 
 The sidebar reaches incident mode, the review window and the read-access log
 only through these functions, always on its worker thread with the backend it
-already holds. Today they serve the embedded ledger; another store answers
-:class:`ReviewUnavailable` until it is added here (the team server's client is
-the next one).
+already holds. The embedded ledger serves all of them. The team server's client
+(:class:`~consentdesk.core.http_backend.HttpBackend`) serves status lookups, and
+the server logs each read itself, with the call id the client sends along
+(``X-Call-Id``). It has no client yet for the server's incident and review
+routes, so incident mode and the review window answer :class:`ReviewUnavailable`
+there (the banner stays hidden). Any other store answers
+:class:`ReviewUnavailable` for all but the status.
 
 The embedded ledger has no user or team table: a lead or admin there reviews
 the whole local file, as ``consentdesk review`` does, since whoever can open
@@ -13,6 +17,9 @@ the file can read all of it anyway.
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 from consentdesk.core import review_sql
 from consentdesk.core.backend import Backend, BackendError
 from consentdesk.core.incident import IncidentSource
@@ -20,9 +27,23 @@ from consentdesk.core.ledger import EmbeddedLedger
 from consentdesk.core.model import SubjectStatus
 from consentdesk.core.review import ReadAccess, ReadKind, ReviewSource, Role, Viewer
 
+if TYPE_CHECKING:
+    from consentdesk.core.http_backend import HttpBackend
+
 
 class ReviewUnavailable(BackendError):
     """This store offers no incidents, review or read log to the desk."""
+
+
+def _http(backend: Backend) -> HttpBackend | None:
+    """*backend* as the team server's client, else None."""
+    # Looked up, not imported: a desk on the embedded ledger never loads the HTTP
+    # client, and a backend of a class never imported cannot be one.
+    module = sys.modules.get("consentdesk.core.http_backend")
+    if module is not None and isinstance(backend, module.HttpBackend):
+        http: HttpBackend = backend
+        return http
+    return None
 
 
 def _ledger(backend: Backend, what: str) -> EmbeddedLedger:
@@ -41,6 +62,12 @@ def review_source_for(backend: Backend, viewer: Viewer) -> ReviewSource:
 
     The source shares *backend* and does not close it.
     """
+    if _http(backend) is not None:
+        viewer.require_reviewer()  # an agent's answer is the same on every store
+        raise ReviewUnavailable(
+            "the review is not available on this backend yet: the desk has no client for "
+            "the team server's review routes"
+        )
     ledger = _ledger(backend, "the review")
     if viewer.role == Role.AGENT:
         viewer.require_reviewer()  # raises Forbidden
@@ -60,9 +87,14 @@ def lookup_status(
 
     Called as one worker task: the read is logged only once the status was
     read, and a read that cannot be logged is not shown (the error reaches
-    the caller). Other stores give the status alone: the team server logs
-    each status read itself.
+    the caller). The team server logs each status read itself, who from the
+    token and the call from the ``X-Call-Id`` header: the client sends
+    *call_id* with this read and with the reads that follow for this caller
+    (history), until the next lookup. Other stores give the status alone.
     """
+    http = _http(backend)
+    if http is not None:
+        http.call_id = call_id
     status = backend.status(number)
     if isinstance(backend, EmbeddedLedger):
         log_status_read(backend, viewer, number, call_id)

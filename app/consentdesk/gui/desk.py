@@ -166,8 +166,11 @@ class Desk(QObject):
         """Fetch catalogue, scripts and, on the server, who is signed in, on the
         worker (opens the backend)."""
 
+        on_server = self.on_server  # else the HTTP client is not even imported
+
         def fetch(backend: Backend) -> tuple[Catalogue, tuple[Script, ...], Viewer | None]:
-            identity = signed_in_identity(backend)  # first: a refused token stops here
+            # First: a refused token stops here.
+            identity = signed_in_identity(backend) if on_server else None
             return backend.catalogue(), tuple(backend.scripts()), identity
 
         gen = self._generation
@@ -188,11 +191,13 @@ class Desk(QObject):
         return bool(str(self.config.get("server.url")).strip())
 
     def _loaded(self, result: tuple[Catalogue, tuple[Script, ...], Viewer | None]) -> None:
+        before = self.identity
         self.catalogue, self.scripts, self.identity = result
         self.load_error = None
         self._set_server(replace(self.server, problem=None))
         self.ready.emit()
-        self.settings_changed.emit()  # the agent id and role may come from the sign-in
+        if self.identity != before:
+            self.settings_changed.emit()  # agent id and role come from the sign-in
         if self.identity is not None:
             self.sync_now()
 
@@ -217,7 +222,7 @@ class Desk(QObject):
         self.runner.reopen_backend()  # a failed close is logged; the reopen goes ahead
         self.load()
         self.server_changed.emit()
-        self.settings_changed.emit()
+        self.settings_changed.emit()  # no signed-in agent until the load says who
 
     # --- sync with the team server -----------------------------------------------
 

@@ -275,6 +275,7 @@ class CallerPanel(QWidget):
         self._gen = 0
         self._history: list[ConsentEvent] | None = None
         self._history_gen = -1
+        self._stale = False  # the backend was reopened since the status was read
         self.setAccessibleName("Caller panel")
 
         outer = QVBoxLayout(self)
@@ -410,6 +411,7 @@ class CallerPanel(QWidget):
         self.calls.active_updated.connect(self.update_call)
         self.desk.ready.connect(self._desk_ready)
         self.desk.load_failed.connect(self._desk_failed)
+        self.desk.reopening.connect(self._desk_reopening)
         self._set_actions_enabled(False)
         self.pages.setCurrentWidget(self.empty)
 
@@ -463,7 +465,10 @@ class CallerPanel(QWidget):
             self._set_actions_enabled(False)
             return
         if not self.desk.loaded:
-            self.banner.busy("Opening the ledger…")
+            if self.desk.load_error is not None:
+                self._desk_failed(self.desk.load_error)
+            else:
+                self.banner.busy("Opening the ledger…")
             return  # _desk_ready reloads
         self._gen += 1
         gen = self._gen
@@ -496,12 +501,24 @@ class CallerPanel(QWidget):
         self.desk.runner.call(fetch, on_success=shown, on_failure=failed, label="status")
 
     def _desk_ready(self) -> None:
-        if self.call is not None and self.status is None:
+        if self.call is not None and (self.status is None or self._stale):
+            self._stale = False
             self.reload()
+
+    def _desk_reopening(self) -> None:
+        # Signed in or out: what is on screen came from the store being closed.
+        self._stale = True
+        self._set_actions_enabled(False)
+        if self.call is not None:
+            self.banner.busy("Opening the ledger…")
 
     def _desk_failed(self, message: str) -> None:
         if self.call is not None:
-            self.banner.error(f"The ledger could not be opened: {message}", self._retry_desk)
+            on_server = self.desk.on_server
+            where = (
+                "The team server cannot be used" if on_server else "The ledger could not be opened"
+            )
+            self.banner.error(f"{where}: {message}", self._retry_desk)
 
     def _retry_desk(self) -> None:
         self.banner.busy("Opening the ledger…")

@@ -1,7 +1,8 @@
 """Settings dialog: dock side, always on top, clear delay, languages, agent.
 
 Keys the site administrator locked are shown, disabled, as managed. Other
-pages (the server sign-in) are added with :meth:`SettingsDialog.add_page`.
+pages (the team server sign-in, :func:`team_server_page`) are added with
+:meth:`SettingsDialog.add_page`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import StateChip
 
 MANAGED = "Managed by your administrator"
+FROM_SIGN_IN = "From your team server sign-in"
+TEAM_SERVER = "&Team server"
+
+
+def team_server_page(desk: Desk) -> tuple[str, QWidget]:
+    """The team server sign-in page; signing in or out reopens the desk's backend."""
+    # Imported when the dialog opens: it pulls in the HTTP client and the keyring.
+    from consentdesk.gui.signin import SignInPage
+
+    page = SignInPage(desk)
+    page.signed_in.connect(lambda _viewer: desk.reopen())
+    page.signed_out.connect(desk.reopen)
+    return TEAM_SERVER, page
 
 
 class SettingsDialog(QDialog):
@@ -62,7 +76,7 @@ class SettingsDialog(QDialog):
 
     def add_page(self, title: str, page: QWidget) -> int:
         """Add a page of another component (e.g. server sign-in) after the built-in ones."""
-        page.setAccessibleName(title)
+        page.setAccessibleName(title.replace("&", ""))
         return self.tabs.addTab(page, title)
 
     def _form(self) -> tuple[QWidget, QFormLayout]:
@@ -71,23 +85,36 @@ class SettingsDialog(QDialog):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         return page, form
 
-    def _row(self, form: QFormLayout, key: str, label: str, widget: QWidget, tip: str) -> None:
+    def _row(
+        self,
+        form: QFormLayout,
+        key: str,
+        label: str,
+        widget: QWidget,
+        tip: str,
+        *,
+        set_by: str | None = None,
+    ) -> None:
+        """One setting; locked by the administrator, or *set_by* something other than
+        this dialog (shown the same way, and never saved from here)."""
         widget.setAccessibleName(label.replace("&", ""))
         widget.setToolTip(tip)
-        self.fields[key] = widget
+        if set_by is None:
+            self.fields[key] = widget
         caption = QLabel(label)
         caption.setBuddy(widget)
-        if self.desk.config.is_locked(key):
+        reason = MANAGED if self.desk.config.is_locked(key) else set_by
+        if reason is not None:
             widget.setEnabled(False)
-            widget.setToolTip(f"{MANAGED}. {tip}")
+            widget.setToolTip(f"{reason}. {tip}")
             holder = QWidget()
             inner = QVBoxLayout(holder)
             inner.setContentsMargins(0, 0, 0, 0)
             inner.setSpacing(2)
             inner.addWidget(widget)
-            note = QLabel(f"🔒 {MANAGED}")
-            note.setObjectName(f"managed:{key}")
-            note.setAccessibleName(f"{label.replace('&', '')}: {MANAGED}")
+            note = QLabel(f"🔒 {reason}")
+            note.setObjectName(f"{'managed' if reason == MANAGED else 'set-by'}:{key}")
+            note.setAccessibleName(f"{label.replace('&', '')}: {reason}")
             note.setEnabled(False)
             inner.addWidget(note)
             form.addRow(caption, holder)
@@ -121,9 +148,18 @@ class SettingsDialog(QDialog):
     def _agent_page(self) -> QWidget:
         cfg = self.desk.config
         page, form = self._form()
-        agent = QLineEdit(str(cfg.get("general.agent")))
+        identity = self.desk.identity
+        # On the team server the token says who records; the setting is not used there.
+        agent = QLineEdit(identity.name if identity else str(cfg.get("general.agent")))
         agent.setMaxLength(64)
-        self._row(form, "general.agent", "Agent &id", agent, "Recorded with every capture")
+        self._row(
+            form,
+            "general.agent",
+            "Agent &id",
+            agent,
+            "Recorded with every capture",
+            set_by=FROM_SIGN_IN if identity else None,
+        )
         name = QLineEdit(str(cfg.get("general.agent_name")))
         name.setMaxLength(100)
         self._row(form, "general.agent_name", "Agent &name", name, "Read to customers in scripts")

@@ -193,7 +193,9 @@ class TaskRunner(QObject):
     ) -> Task:
         """Close the backend once the jobs queued so far are done; the next
         :meth:`call` opens it again (after signing in or out of the team server)."""
-        return self._enqueue(_Job(self._worker.drop_backend, False, "reopen backend"), None, on_failure)
+        return self._enqueue(
+            _Job(self._worker.drop_backend, False, "reopen backend"), None, on_failure
+        )
 
     def _enqueue(
         self,

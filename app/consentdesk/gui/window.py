@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from consentdesk.core.model import DomainError
 from consentdesk.gui import theme
 from consentdesk.gui.calls import Call, CallController
-from consentdesk.gui.desk import Desk
+from consentdesk.gui.desk import UNREACHABLE, Desk
 from consentdesk.gui.panel import SHORTCUTS, CallerPanel
 from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import StateChip, scaled_font
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from consentdesk.core.review import ReviewSource
     from consentdesk.gui.incident_banner import IncidentBanner
     from consentdesk.gui.review.window import ReviewWindow
+    from consentdesk.gui.settings import SettingsDialog
 
 log = logging.getLogger("consentdesk.gui.window")
 
@@ -79,6 +80,7 @@ class SidebarWindow(QMainWindow):
         self.incident_poll_ms = incident_poll_ms
         self.incident_banner: IncidentBanner | None = None
         self.review_window: ReviewWindow | None = None
+        self.settings_dialog: SettingsDialog | None = None  # the last one opened
         self._side_windows_closed = False
         self._review_pending = False
         self.collapsed = False
@@ -111,6 +113,7 @@ class SidebarWindow(QMainWindow):
         self.review_error.setAccessibleName("Review error")
         self.review_error.hide()
         box.addWidget(self.review_error)
+        box.addWidget(self._build_server_bar())
         # The incident banner goes here once the ledger is open.
         self.incident_slot = QVBoxLayout()
         self.incident_slot.setContentsMargins(0, 0, 0, 0)
@@ -140,6 +143,9 @@ class SidebarWindow(QMainWindow):
         calls.active_changed.connect(self._active_changed)
         desk.settings_changed.connect(self._settings_changed)
         desk.ready.connect(self._start_incidents)
+        desk.server_changed.connect(self._show_server)
+        # The capture is in the store (or its outbox): count it and try to send it.
+        self.panel.captured.connect(lambda _outcome: desk.after_capture())
         self._refresh_review_access()
         self.setTabOrder(self.lookup, self.lookup_button)
         self.setTabOrder(self.lookup_button, self.manual_button)
@@ -190,6 +196,77 @@ class SidebarWindow(QMainWindow):
         bar.addWidget(self.collapse_button)
         self._refresh_agent()
         return bar
+
+    def _build_server_bar(self) -> QFrame:
+        """The team server's state: sign-in trouble (with a way to Settings), captures
+        waiting to sync, whether the server can be reached. Hidden on the embedded ledger."""
+        bar = QFrame()
+        bar.setObjectName("serverBar")
+        bar.setAccessibleName("Team server")
+        box = QVBoxLayout(bar)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(4)
+        problem_row = QHBoxLayout()
+        self.server_problem = StateChip()
+        self.server_problem.setAccessibleName("Team server sign-in")
+        self.server_settings_button = QPushButton("Open Settings…")
+        self.server_settings_button.setToolTip("Sign in to the team server (Ctrl+,)")
+        self.server_settings_button.setAccessibleName("Open Settings")
+        self.server_settings_button.clicked.connect(self.open_server_settings)
+        problem_row.addWidget(self.server_problem, 1)
+        problem_row.addWidget(self.server_settings_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.server_problem_row = QWidget()
+        self.server_problem_row.setLayout(problem_row)
+        problem_row.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.server_problem_row)
+        waiting_row = QHBoxLayout()
+        waiting_row.setContentsMargins(0, 0, 0, 0)
+        self.sync_waiting = StateChip()
+        self.sync_waiting.setAccessibleName("Waiting to sync")
+        self.send_now_button = QPushButton("Send now")
+        self.send_now_button.setToolTip("Try to send the waiting captures to the team server now")
+        self.send_now_button.setAccessibleName("Send now")
+        self.send_now_button.clicked.connect(self.desk.sync_now)
+        waiting_row.addWidget(self.sync_waiting, 1)
+        waiting_row.addWidget(self.send_now_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.sync_waiting_row = QWidget()
+        self.sync_waiting_row.setLayout(waiting_row)
+        box.addWidget(self.sync_waiting_row)
+        self.sync_offline = StateChip()
+        self.sync_offline.setAccessibleName("Team server reachable")
+        box.addWidget(self.sync_offline)
+        self.sync_refused = StateChip()
+        self.sync_refused.setAccessibleName("Refused by the team server")
+        box.addWidget(self.sync_refused)
+        self.server_bar = bar
+        self._show_server()
+        return bar
+
+    def _show_server(self) -> None:
+        state = self.desk.server
+        self.server_problem_row.setVisible(state.problem is not None)
+        if state.problem is not None:
+            self.server_problem.set_state(theme.FAILURE, state.problem)
+        self.sync_waiting_row.setVisible(state.waiting > 0)
+        self.sync_waiting.set_state(theme.DUE_SOON, f"{state.waiting} waiting to sync")
+        offline = state.unreachable or state.sync_error is not None
+        self.sync_offline.setVisible(offline)
+        if state.unreachable:
+            self.sync_offline.set_state(theme.NOTICE, UNREACHABLE)
+        elif state.sync_error is not None:
+            text = f"Not sent yet: {state.sync_error} — captures are kept and will be sent"
+            self.sync_offline.set_state(theme.NOTICE, text)
+        self.sync_refused.setVisible(state.refused > 0)
+        records = "capture" if state.refused == 1 else "captures"
+        self.sync_refused.set_state(
+            theme.FAILURE,
+            f"{state.refused} {records} refused by the team server — kept on this desk; "
+            "tell your team lead",
+        )
+        self.server_bar.setVisible(
+            state.problem is not None or state.waiting > 0 or offline or state.refused > 0
+        )
+        self._refresh_agent()
 
     def _tool_button(self, tool: theme.Tool, tip: str, name: str) -> QToolButton:
         b = QToolButton()
@@ -490,14 +567,23 @@ class SidebarWindow(QMainWindow):
 
     # --- settings ----------------------------------------------------------------------
 
-    def open_settings(self) -> None:
+    def open_settings(self, *, page: str | None = None) -> None:
+        """Open the settings dialog, on the page titled *page* if given."""
         from consentdesk.gui.settings import SettingsDialog
 
         dialog = SettingsDialog(self.desk, self)
         for factory in self.settings_pages:
-            title, page = factory(self.desk)
-            dialog.add_page(title, page)
+            title, widget = factory(self.desk)
+            index = dialog.add_page(title, widget)
+            if page is not None and title == page:
+                dialog.tabs.setCurrentIndex(index)
+        self.settings_dialog = dialog
         dialog.open()
+
+    def open_server_settings(self) -> None:
+        from consentdesk.gui.settings import TEAM_SERVER
+
+        self.open_settings(page=TEAM_SERVER)
 
     def _settings_changed(self) -> None:
         self._refresh_agent()
@@ -514,6 +600,10 @@ class SidebarWindow(QMainWindow):
                 self.dock()
 
     def _refresh_agent(self) -> None:
+        identity = self.desk.identity
+        if identity is not None:
+            self.agent_label.setText(f"Signed in as {identity.name}")
+            return
         agent = self.desk.agent
         self.agent_label.setText(f"Agent {agent}" if agent else "")
 
@@ -524,7 +614,9 @@ class SidebarWindow(QMainWindow):
         if self._side_windows_closed:
             return
         if self.incident_banner is not None:
-            self.incident_banner.refresh()
+            # The store may have been reopened (sign-in): ask it again.
+            self.incident_banner.available = True
+            self.incident_banner.start()
             return
         from consentdesk.gui.incident_banner import INCIDENT, IncidentBanner
 

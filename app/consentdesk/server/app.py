@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -33,6 +33,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from consentdesk import __version__
 from consentdesk.core.backend import BackendError, NotFound
 from consentdesk.core.catalogue import Catalogue, load_catalogue
+from consentdesk.core.incident import (
+    AuthorityNotified,
+    CallTag,
+    HourCount,
+    Incident,
+    IncidentClosed,
+    IncidentNote,
+    IncidentOpened,
+    note_from_json,
+    require_incident_manager,
+    tagged_per_hour,
+)
 from consentdesk.core.model import (
     Channel,
     ConsentEvent,
@@ -49,6 +61,7 @@ from consentdesk.core.model import (
     request_change_from_json,
     subject_from_json,
     to_jsonable,
+    utcnow,
 )
 from consentdesk.core.outbox import check_subject
 from consentdesk.core.review import (
@@ -57,8 +70,13 @@ from consentdesk.core.review import (
     ActionKind,
     ActionRow,
     Cursor,
+    Figures,
+    Flag,
+    FlagNote,
     Forbidden,
+    IntegrityReport,
     Page,
+    ReadAccess,
     ReadLogEntry,
     ReadLogFilter,
     ReviewFilter,
@@ -66,19 +84,21 @@ from consentdesk.core.review import (
     SearchKind,
     SortKey,
     Viewer,
+    from_jsonable,
 )
 from consentdesk.core.scripts import Script, load_scripts
 from consentdesk.server import problems, wire
 from consentdesk.server.appender import RECORD_ERRORS
 from consentdesk.server.db import check_schema, make_engine
 from consentdesk.server.problems import PROBLEM_JSON, Problem
-from consentdesk.server.store import Store
+from consentdesk.server.store import MAX_FIGURE_DAYS, Store
 
 log = logging.getLogger("consentdesk.server")
 access_log = logging.getLogger("consentdesk.server.access")
 
 BODY_LIMIT = 64 * 1024
 MAX_BATCH_RECORDS = 100
+MAX_TAG_HOURS = 31 * 24  # per-hour counts cover at most a month
 JSON = "application/json"
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 
@@ -613,25 +633,15 @@ def create_app(
 
     # --- review (leads: own team; admins: everyone; agents: 403) ----------------------
 
-    @app.get(
-        "/v1/review/actions",
-        tags=["review"],
-        summary="Captured actions, newest first, numbers masked (leads and admins)",
-        responses=schemas.answer(
-            "One page; pass `next` as `after` for the following one",
-            {
-                "type": "object",
-                "properties": {
-                    "rows": schemas.many(ActionRow),
-                    "next": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                },
-                "required": ["rows", "next"],
-            },
-            200,
-        ),
-    )
-    def review_actions(
-        creds: Creds,
+    def reviewer_of(creds: Creds) -> Viewer:
+        """The caller, who must be a lead or admin (checked before any parameter)."""
+        viewer = viewer_of(creds)
+        viewer.require_reviewer()
+        return viewer
+
+    Reviewer = Annotated[Viewer, Depends(reviewer_of)]
+
+    def review_query(
         agent: str | None = None,
         team: str | None = None,
         since: datetime | None = None,
@@ -648,9 +658,8 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
         after: Annotated[str | None, Query(description="Cursor from the previous page")] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> Response:
-        viewer = viewer_of(creds)
-        viewer.require_reviewer()
+    ) -> tuple[ReviewFilter, Page]:
+        """The filter and page of a review listing, from its query parameters."""
         for name, value in (
             ("agent", agent),
             ("team", team),
@@ -681,8 +690,55 @@ def create_app(
             after=Cursor.from_token(after) if after else None,
             offset=offset,
         )
-        result = store.actions(viewer, flt, page)
+        return flt, page
+
+    ReviewQuery = Annotated[tuple[ReviewFilter, Page], Depends(review_query)]
+
+    @app.get(
+        "/v1/review/actions",
+        tags=["review"],
+        summary="Captured actions, newest first, numbers masked (leads and admins)",
+        responses=schemas.answer(
+            "One page; pass `next` as `after` for the following one",
+            {
+                "type": "object",
+                "properties": {
+                    "rows": schemas.many(ActionRow),
+                    "next": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                },
+                "required": ["rows", "next"],
+            },
+            200,
+        ),
+    )
+    def review_actions(viewer: Reviewer, query: ReviewQuery) -> Response:
+        result = store.actions(viewer, *query)
         payload = to_jsonable(result)
+        payload["next"] = result.next.token() if result.next else None
+        return Response(wire.dumps(payload), media_type=JSON)
+
+    @app.get(
+        "/v1/review/export",
+        tags=["review"],
+        summary="One page of an export: full numbers and records (logged as an export)",
+        responses=schemas.answer(
+            "One page; pass `next` as `after` for the following one",
+            {
+                "type": "object",
+                "properties": {
+                    "rows": schemas.many(ActionRow),
+                    "records": {"type": "array", "items": {"type": "object"}},
+                    "next": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                },
+                "required": ["rows", "records", "next"],
+            },
+            200,
+        ),
+    )
+    def review_export(viewer: Reviewer, query: ReviewQuery, x_call_id: CallId = None) -> Response:
+        result, records = store.export_page(viewer, *query, call_id=call_id_of(x_call_id))
+        payload = to_jsonable(result)
+        payload["records"] = records
         payload["next"] = result.next.token() if result.next else None
         return Response(wire.dumps(payload), media_type=JSON)
 
@@ -726,6 +782,243 @@ def create_app(
             before_seq=before,
         )
         return ok(store.read_log(viewer, flt))
+
+    @app.get(
+        "/v1/review/actions/{event_id}/number",
+        tags=["review"],
+        summary="The full number of an action's customer (a logged read)",
+        responses=schemas.answer(
+            "The number",
+            {
+                "type": "object",
+                "properties": {"number": {"type": "string"}},
+                "required": ["number"],
+            },
+            200,
+        ),
+    )
+    def review_number(event_id: uuid.UUID, creds: Creds, x_call_id: CallId = None) -> Response:
+        viewer = viewer_of(creds)
+        number = store.reveal_number(viewer, event_id, call_id=call_id_of(x_call_id))
+        return ok({"number": number})
+
+    @app.post(
+        "/v1/review/flags",
+        tags=["review"],
+        summary="Raise or resolve a QA flag on an action (appended; idempotent by record_id)",
+        openapi_extra=schemas.body(FlagNote),
+        responses=schemas.answer("The flag as it stands", schemas.ref(Flag), 200, 201),
+        status_code=201,
+    )
+    async def post_flag(creds: Creds, body: Body) -> Response:
+        viewer = await viewer_async(creds)
+        viewer.require_reviewer()
+        note = wire.decode(FlagNote, body, lambda data: from_jsonable(FlagNote, data))
+        flag, created = await append(viewer, note)
+        return ok(flag, 201 if created else 200)
+
+    @app.get(
+        "/v1/review/flags",
+        tags=["review"],
+        summary="QA flags on actions in scope, newest first (leads and admins)",
+        responses=schemas.answer("Flags", schemas.many(Flag), 200),
+    )
+    def review_flags(
+        creds: Creds,
+        open: Annotated[bool, Query(description="Only unresolved flags")] = True,
+    ) -> Response:
+        viewer = viewer_of(creds)
+        return ok(store.flags(viewer, open_only=open))
+
+    @app.get(
+        "/v1/review/integrity",
+        tags=["review"],
+        summary="Check the ledger's hash chain end to end (leads and admins)",
+        responses=schemas.answer("The check", schemas.ref(IntegrityReport), 200),
+    )
+    def review_integrity(creds: Creds) -> Response:
+        viewer_of(creds).require_reviewer()
+        return ok(store.verify())
+
+    @app.get(
+        "/v1/review/people",
+        tags=["review"],
+        summary="Users and teams a reviewer may filter by (lead: own team; admin: all)",
+        responses=schemas.answer(
+            "Names and teams",
+            {
+                "type": "object",
+                "properties": {
+                    "agents": {"type": "array", "items": {"type": "string"}},
+                    "teams": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["agents", "teams"],
+            },
+            200,
+        ),
+    )
+    def review_people(viewer: Reviewer) -> Response:
+        names, teams = store.people(viewer)
+        return ok({"agents": names, "teams": teams})
+
+    @app.post(
+        "/v1/review/read-log",
+        tags=["review"],
+        summary="Log a read the client made, e.g. an export it wrote (idempotent by record_id)",
+        openapi_extra=schemas.body(ReadAccess),
+        responses={204: {"description": "Logged"}},
+        status_code=204,
+    )
+    def post_read(viewer: Reviewer, body: Body) -> Response:
+        read = wire.decode(ReadAccess, body, lambda data: from_jsonable(ReadAccess, data))
+        store.log_read(viewer, read)
+        return Response(status_code=204)
+
+    @app.get(
+        "/v1/review/figures",
+        tags=["review"],
+        summary="Actions per agent per day, rates per purpose, request flow (leads and admins)",
+        description=(
+            "Local calendar days from `first`; `edge` lists the UTC instant each day "
+            "starts and, last, when the final day ends (the client knows its time zone, "
+            "so days of 23 or 25 hours come out right)."
+        ),
+        responses=schemas.answer("The figures", schemas.ref(Figures), 200),
+    )
+    def review_figures(
+        viewer: Reviewer,
+        first: date,
+        edge: Annotated[list[datetime], Query(max_length=MAX_FIGURE_DAYS + 1)],
+    ) -> Response:
+        if any(e.tzinfo is None for e in edge):
+            raise problems.invalid("each edge needs a UTC offset")
+        return ok(store.figures(viewer, first, [e.astimezone(UTC) for e in edge]))
+
+    # --- incidents (everyone reads and tags; leads and admins run them) ------------
+
+    @app.get(
+        "/v1/incidents",
+        tags=["incidents"],
+        summary="Incidents, newest first; desks ask for the open ones",
+        responses=schemas.answer("Incidents", schemas.many(Incident), 200),
+    )
+    def list_incidents(
+        creds: Creds,
+        open: Annotated[bool, Query(description="Only open incidents")] = False,
+    ) -> Response:
+        viewer = viewer_of(creds)
+        return ok(store.incidents(viewer, open_only=open))
+
+    async def incident_note(
+        creds: HTTPAuthorizationCredentials | None,
+        body: bytes,
+        kind: type[Any],
+        incident_id: uuid.UUID | None,
+    ) -> Response:
+        viewer = await viewer_async(creds)
+        require_incident_manager(viewer)  # before the body: agents learn nothing more
+        note: IncidentNote = wire.decode(kind, body, note_from_json)
+        if not isinstance(note, kind):
+            raise problems.invalid(f"this route takes an incident {kind.__name__} record")
+        if incident_id is not None and note.incident_id != incident_id:
+            raise problems.invalid("the record's incident_id is not the one in the path")
+        incident, created = await append(viewer, note)
+        return ok(incident, 201 if created else 200)
+
+    @app.post(
+        "/v1/incidents",
+        tags=["incidents"],
+        summary="Open an incident (leads and admins; idempotent by record_id)",
+        openapi_extra=schemas.body(IncidentOpened),
+        responses=schemas.answer("The incident", schemas.ref(Incident), 200, 201),
+        status_code=201,
+    )
+    async def open_incident(creds: Creds, body: Body) -> Response:
+        return await incident_note(creds, body, IncidentOpened, None)
+
+    @app.post(
+        "/v1/incidents/{incident_id}/notify",
+        tags=["incidents"],
+        summary="Record when the supervisory authority was notified (leads and admins)",
+        openapi_extra=schemas.body(AuthorityNotified),
+        responses=schemas.answer("The incident", schemas.ref(Incident), 200, 201),
+        status_code=201,
+    )
+    async def notify_incident(incident_id: uuid.UUID, creds: Creds, body: Body) -> Response:
+        return await incident_note(creds, body, AuthorityNotified, incident_id)
+
+    @app.post(
+        "/v1/incidents/{incident_id}/close",
+        tags=["incidents"],
+        summary="Close an incident; its record stays (leads and admins)",
+        openapi_extra=schemas.body(IncidentClosed),
+        responses=schemas.answer("The incident", schemas.ref(Incident), 200, 201),
+        status_code=201,
+    )
+    async def close_incident(incident_id: uuid.UUID, creds: Creds, body: Body) -> Response:
+        return await incident_note(creds, body, IncidentClosed, incident_id)
+
+    @app.post(
+        "/v1/incidents/{incident_id}/calls",
+        tags=["incidents"],
+        summary="Tag a call as about an open incident (tagging twice records once)",
+        openapi_extra=schemas.body(CallTag),
+        responses=schemas.answer("The recorded tag", schemas.ref(CallTag), 200, 201),
+        status_code=201,
+    )
+    async def tag_call(incident_id: uuid.UUID, creds: Creds, body: Body) -> Response:
+        viewer = await viewer_async(creds)
+        tag = wire.decode(CallTag, body, lambda data: from_jsonable(CallTag, data))
+        if tag.incident_id != incident_id:
+            raise problems.invalid("the tag's incident_id is not the one in the path")
+        stored = await run_in_threadpool(store.stored_call_tag, viewer, tag)
+        if stored is None:
+            try:
+                answer, created = await append(viewer, tag)
+                return ok(answer, 201 if created else 200)
+            except problems.Problem as exc:
+                # Tagged at the same moment from another click: the first one stands.
+                if exc.slug != problems.DUPLICATE_CONFLICT:
+                    raise
+                stored = await run_in_threadpool(store.stored_call_tag, viewer, tag)
+                if stored is None:
+                    raise
+        return ok(stored)
+
+    @app.get(
+        "/v1/incidents/{incident_id}/calls",
+        tags=["incidents"],
+        summary="Calls tagged for an incident, oldest first (lead: own team; admin: all)",
+        responses=schemas.answer("Tags", schemas.many(CallTag), 200),
+    )
+    def list_call_tags(incident_id: uuid.UUID, creds: Creds) -> Response:
+        viewer = viewer_of(creds)
+        return ok(store.call_tags(viewer, incident_id))
+
+    @app.get(
+        "/v1/incidents/{incident_id}/calls/per-hour",
+        tags=["incidents"],
+        summary="Tagged calls per UTC hour in [since, until), empty hours included",
+        responses=schemas.answer("Counts", schemas.many(HourCount), 200),
+    )
+    def call_tags_per_hour(
+        incident_id: uuid.UUID,
+        creds: Creds,
+        since: Annotated[datetime | None, Query(description="Default: 24 h before until")] = None,
+        until: Annotated[datetime | None, Query(description="Default: now")] = None,
+    ) -> Response:
+        viewer = viewer_of(creds)
+        require_incident_manager(viewer)
+        until = until or utcnow()
+        since = since or until - timedelta(hours=24)
+        if since.tzinfo is None or until.tzinfo is None:
+            raise problems.invalid("since and until need a UTC offset")
+        if not since < until:
+            raise problems.invalid("until must come after since")
+        if (until - since).total_seconds() > MAX_TAG_HOURS * 3600:
+            raise problems.invalid(f"ask for at most {MAX_TAG_HOURS} hours at once")
+        tags = store.call_tags(viewer, incident_id)
+        return ok(tagged_per_hour(tags, since, until))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

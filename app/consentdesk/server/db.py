@@ -75,6 +75,7 @@ entries = Table(
     Index("ix_entries_agent_seq", "agent", "seq"),
     Index("ix_entries_call_id", "call_id"),
     Index("ix_entries_reference", "reference"),
+    Index("ix_entries_kind_seq", "kind", "seq"),  # review records by kind (0002)
 )
 
 requests = Table(

@@ -8,18 +8,21 @@ so any number of server processes build one unbroken chain.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import logging
 import secrets
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
@@ -30,7 +33,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
-    false,
+    case,
     func,
     insert,
     or_,
@@ -46,6 +49,15 @@ from sqlalchemy.exc import DBAPIError
 from consentdesk.core import phone
 from consentdesk.core.backend import NotFound
 from consentdesk.core.catalogue import Catalogue
+from consentdesk.core.incident import (
+    CallTag,
+    Incident,
+    IncidentNote,
+    check_incident_note,
+    fold_incidents,
+    note_from_json,
+    require_incident_manager,
+)
 from consentdesk.core.ledger import (
     GENESIS,
     KIND_CONSENT,
@@ -56,6 +68,7 @@ from consentdesk.core.ledger import (
 )
 from consentdesk.core.ledger import KIND_REQUEST_CHANGE as KIND_CHANGE
 from consentdesk.core.model import (
+    CLOSED_STATUSES,
     Channel,
     ConsentEvent,
     DomainError,
@@ -82,21 +95,33 @@ from consentdesk.core.requests import check_change, fold_request
 from consentdesk.core.review import (
     ActionKind,
     ActionRow,
+    AgentDay,
+    Figures,
+    Flag,
+    FlagNote,
     IntegrityReport,
     Page,
     PageResult,
+    PurposeRate,
+    QueueBucket,
     ReadAccess,
     ReadKind,
     ReadLogEntry,
     ReadLogFilter,
+    RequestFlow,
     ReviewFilter,
     Role,
     SearchKind,
     SortKey,
     Viewer,
     action_kind,
+    check_flag_note,
+    fold_flags,
+    from_jsonable,
     next_cursor,
+    request_queue,
 )
+from consentdesk.core.review_records import KIND_CALL_TAG, KIND_FLAG, KIND_INCIDENT
 from consentdesk.core.scripts import Script
 from consentdesk.core.status import current_status
 from consentdesk.server import problems
@@ -119,6 +144,17 @@ TOKEN_PREFIX = "cdt_"
 # user therefore takes effect within this many seconds.
 AUTH_CACHE_SECONDS = 5.0
 AnyRecord = ConsentEvent | NewRequest | RequestChange
+ReviewRecord = FlagNote | IncidentNote | CallTag
+# Ledger kinds the review lists as captured actions; review records (flags,
+# incidents, call tags) share the chain but are not actions.
+ACTION_KINDS = (KIND_CONSENT, KIND_REQUEST, KIND_CHANGE)
+MAX_FIGURE_DAYS = 367
+_ACTION_STATES = {
+    ActionKind.CONSENT: "given",
+    ActionKind.REFUSAL: "refused",
+    ActionKind.WITHDRAWAL: "withdrawn",
+}
+NO_SUBJECT = ""  # the subject column of records about no one customer
 ALL_SUBJECTS = "*"  # read-log subject of a list that spans customers
 
 
@@ -277,15 +313,23 @@ class Store:
     def change_request(self, viewer: Viewer, change: RequestChange) -> tuple[PrivacyRequest, bool]:
         return self._append(self._change_job(viewer, change))
 
-    def submit(self, viewer: Viewer, record: AnyRecord) -> tuple[Future[Any], _Pending[Any]]:
+    def submit(
+        self, viewer: Viewer, record: AnyRecord | ReviewRecord
+    ) -> tuple[Future[Any], _Pending[Any]]:
         """Queue *record* without waiting (for async callers): its future, and the
         pending job whose ``created`` tells, once settled, whether it was new."""
         if isinstance(record, ConsentEvent):
             pending: _Pending[Any] = self._consent_job(viewer, record)
         elif isinstance(record, NewRequest):
             pending = self._request_job(viewer, record)
-        else:
+        elif isinstance(record, RequestChange):
             pending = self._change_job(viewer, record)
+        elif isinstance(record, FlagNote):
+            pending = self._flag_job(viewer, record)
+        elif isinstance(record, CallTag):
+            pending = self._tag_job(viewer, record)
+        else:
+            pending = self._incident_job(viewer, record)
         return self._appender.submit(pending.job), pending
 
     def _consent_job(self, viewer: Viewer, event: ConsentEvent) -> _Pending[Receipt]:
@@ -421,6 +465,163 @@ class Store:
             lambda conn, entry: _request_state(conn, change.request_id),
             plan,
         )
+
+    # --- review records: flags, incidents, call tags ------------------------------
+
+    def _flag_job(self, viewer: Viewer, note: FlagNote) -> _Pending[Flag]:
+        viewer.require_reviewer()
+        _check_agent(viewer, note.by)
+
+        def plan(conn: Connection) -> Plan[Flag]:
+            target = conn.execute(_ACTION_TEAM, {"event_id": str(note.event_id)}).first()
+            if target is None or not _in_scope(viewer, target.team):
+                raise NotFound("no such action in your team")
+            check_flag_note(note, _flag_notes(conn))
+            return Plan(
+                subject=NO_SUBJECT,
+                columns={"action": KIND_FLAG, "at": note.at},
+                finish=lambda conn, entry: _flag_state(conn, note.flag_id),
+            )
+
+        return self._job(
+            viewer,
+            KIND_FLAG,
+            note.record_id,
+            canonical_json(note),
+            lambda conn, entry: _flag_state(conn, note.flag_id),
+            plan,
+        )
+
+    def _incident_job(self, viewer: Viewer, note: IncidentNote) -> _Pending[Incident]:
+        require_incident_manager(viewer)
+        _check_agent(viewer, note.by)
+
+        def plan(conn: Connection) -> Plan[Incident]:
+            check_incident_note(note, fold_incidents(_incident_notes(conn)))
+            return Plan(
+                subject=NO_SUBJECT,
+                columns={"action": KIND_INCIDENT, "at": note.at},
+                finish=lambda conn, entry: _incident_state(conn, note.incident_id),
+            )
+
+        return self._job(
+            viewer,
+            KIND_INCIDENT,
+            note.record_id,
+            canonical_json(note),
+            lambda conn, entry: _incident_state(conn, note.incident_id),
+            plan,
+        )
+
+    def _tag_job(self, viewer: Viewer, tag: CallTag) -> _Pending[CallTag]:
+        _check_agent(viewer, tag.agent)
+
+        def plan(conn: Connection) -> Plan[CallTag]:
+            current = {i.incident_id: i for i in fold_incidents(_incident_notes(conn))}
+            incident = current.get(tag.incident_id)
+            if incident is None:
+                raise NotFound("no such incident")
+            if not incident.is_open:
+                raise DomainError(f"incident {incident.opened.title!r} is closed")
+            return Plan(
+                subject=NO_SUBJECT,
+                columns={"action": KIND_CALL_TAG, "at": tag.at, "call_id": tag.call_id},
+                finish=lambda conn, entry: tag,
+            )
+
+        return self._job(
+            viewer,
+            KIND_CALL_TAG,
+            tag.record_id,
+            canonical_json(tag),
+            lambda conn, entry: _tag_from(entry.body),
+            plan,
+        )
+
+    def stored_call_tag(self, viewer: Viewer, tag: CallTag) -> CallTag | None:
+        """The tag already recorded for *tag*'s incident and call, if any: tagging
+        a call twice (another click, another time) answers the first record."""
+        _check_agent(viewer, tag.agent)
+
+        def read() -> CallTag | None:
+            with self._reading() as conn:
+                row = conn.execute(
+                    select(entries.c.body).where(
+                        entries.c.event_id == str(tag.record_id),
+                        entries.c.kind == KIND_CALL_TAG,
+                    )
+                ).first()
+            return _tag_from(row.body) if row is not None else None
+
+        return _retry_on_disconnect(read)
+
+    def flags(self, viewer: Viewer, *, open_only: bool) -> list[Flag]:
+        """Flags on actions in the viewer's scope, newest first."""
+        viewer.require_reviewer()
+
+        def read() -> list[Flag]:
+            with self._reading() as conn:
+                found = fold_flags(_flag_notes(conn))
+                if viewer.role == Role.LEAD and found:
+                    ids = sorted({str(f.event_id) for f in found})
+                    teams = {
+                        r.event_id: r.team
+                        for r in conn.execute(
+                            select(entries.c.event_id, entries.c.team).where(
+                                entries.c.event_id.in_(ids)
+                            )
+                        )
+                    }
+                    found = tuple(f for f in found if teams.get(str(f.event_id)) == viewer.team)
+            return [f for f in found if not (open_only and f.resolved)]
+
+        out = _retry_on_disconnect(read)
+        out.sort(key=lambda f: f.raised_at, reverse=True)
+        return out
+
+    def incidents(self, viewer: Viewer, *, open_only: bool) -> list[Incident]:
+        """Incidents, newest first. Every signed-in user reads them: while one is
+        open, every desk shows its script."""
+
+        def read() -> tuple[Incident, ...]:
+            with self._reading() as conn:
+                return fold_incidents(_incident_notes(conn))
+
+        found = _retry_on_disconnect(read)
+        return [i for i in found if i.is_open or not open_only]
+
+    def call_tags(self, viewer: Viewer, incident_id: uuid.UUID) -> list[CallTag]:
+        """Calls tagged for an incident, oldest first: a lead's team's, an admin's all."""
+        require_incident_manager(viewer)
+        query = select(entries.c.body).where(entries.c.kind == KIND_CALL_TAG)
+        if viewer.role == Role.LEAD:
+            query = query.where(entries.c.team == viewer.team)
+
+        def read() -> list[CallTag]:
+            with self._reading() as conn:
+                known = any(
+                    i.incident_id == incident_id for i in fold_incidents(_incident_notes(conn))
+                )
+                if not known:
+                    raise NotFound("no such incident")
+                tags = [_tag_from(r.body) for r in conn.execute(query.order_by(entries.c.seq))]
+            return [t for t in tags if t.incident_id == incident_id]
+
+        return _retry_on_disconnect(read)
+
+    def reveal_number(self, viewer: Viewer, event_id: uuid.UUID, *, call_id: str | None) -> str:
+        """The full number of one action's customer (a logged read)."""
+        viewer.require_reviewer()
+
+        def read() -> str:
+            with self._reading() as conn:
+                row = conn.execute(_ACTION_TEAM, {"event_id": str(event_id)}).first()
+                if row is None or not _in_scope(viewer, row.team):
+                    raise NotFound("no such action in your team")
+                _log_read(conn, viewer, row.subject, ReadKind.NUMBER, call_id, about=event_id)
+            return str(row.subject)
+
+        return _retry_on_disconnect(read)
 
     # --- reads (each logged) ----------------------------------------------------
 
@@ -575,6 +776,31 @@ class Store:
 
     def actions(self, viewer: Viewer, flt: ReviewFilter, page: Page) -> PageResult:
         """One page of captured actions in the viewer's scope (subjects masked)."""
+        rows, _ = self._action_page(viewer, flt, page, bodies=False)
+        return PageResult(rows=tuple(_masked(r) for r in rows), next=next_cursor(rows, page))
+
+    def export_page(
+        self, viewer: Viewer, flt: ReviewFilter, page: Page, *, call_id: str | None
+    ) -> tuple[PageResult, list[dict[str, Any]]]:
+        """One page of an export: full numbers and each action's record.
+
+        The first page of an export (no cursor, no offset) is logged as one
+        export read naming the view, not each customer in it.
+        """
+        rows, bodies = self._action_page(viewer, flt, page, bodies=True)
+        if page.after is None and not page.offset:
+            values = _read_values(viewer, ALL_SUBJECTS, ReadKind.EXPORT, call_id)
+
+            def write() -> None:
+                with self._reading() as conn:
+                    conn.execute(_INSERT_READ, values)
+
+            _retry_on_disconnect(write)
+        return PageResult(rows=rows, next=next_cursor(rows, page)), bodies
+
+    def _action_page(
+        self, viewer: Viewer, flt: ReviewFilter, page: Page, *, bodies: bool
+    ) -> tuple[tuple[ActionRow, ...], list[dict[str, Any]]]:
         flt = flt.scoped(viewer)
         conditions = _action_conditions(flt)
         sort_col = _SORT_COLUMNS[page.sort]
@@ -587,22 +813,138 @@ class Store:
                 else page.after.seq
             )
             conditions.append(key < bound if page.descending else key > bound)
-        query = (
-            select(*_ROW_COLUMNS)
-            .where(and_(true(), *conditions))
-            .order_by(*(c.desc() if page.descending else c.asc() for c in order))
-            .limit(page.limit)
-            .offset(page.offset)
+        columns = (*_ROW_COLUMNS, entries.c.body) if bodies else _ROW_COLUMNS
+
+        def read() -> tuple[tuple[ActionRow, ...], list[dict[str, Any]]]:
+            with self._reading() as conn:
+                flagged = _open_flagged(conn)
+                where = list(conditions)
+                if flt.flagged is True:
+                    where.append(entries.c.event_id.in_(sorted(flagged)))
+                elif flt.flagged is False and flagged:
+                    where.append(entries.c.event_id.not_in(sorted(flagged)))
+                query = (
+                    select(*columns)
+                    .where(and_(true(), *where))
+                    .order_by(*(c.desc() if page.descending else c.asc() for c in order))
+                    .limit(page.limit)
+                    .offset(page.offset)
+                )
+                found = conn.execute(query).all()
+            rows = tuple(replace(_action_row(r), flagged=r.event_id in flagged) for r in found)
+            return rows, [json.loads(r.body) for r in found] if bodies else []
+
+        return _retry_on_disconnect(read)
+
+    def figures(self, viewer: Viewer, first_day: date, edges: Sequence[datetime]) -> Figures:
+        """Figures for the local days from *first_day*, day *i* being the UTC
+        instants ``[edges[i], edges[i + 1])`` (the client knows its time zone)."""
+        viewer.require_reviewer()
+        if len(edges) < 2 or len(edges) > MAX_FIGURE_DAYS + 1:
+            raise DomainError(f"figures cover 1 to {MAX_FIGURE_DAYS} days")
+        if any(b <= a for a, b in itertools.pairwise(edges)):
+            raise DomainError("day boundaries must increase")
+        days = [first_day + timedelta(days=i) for i in range(len(edges) - 1)]
+        c = entries.c
+        # The body only where the columns do not tell the outcome (corrections).
+        body = case((c.action == ActionKind.CORRECTION.value, c.body), else_=None)
+        query = select(
+            c.kind, c.event_id, c.action, c.at, c.agent, c.purpose, c.status, body.label("body")
+        )
+        query = query.where(c.kind.in_(ACTION_KINDS), c.at >= edges[0], c.at < edges[-1])
+        open_query = select(requests.c.state).where(requests.c.is_open.is_(True))
+        if viewer.role == Role.LEAD:
+            query = query.where(c.team == viewer.team)
+            open_query = open_query.join(
+                entries,
+                and_(entries.c.request_id == requests.c.request_id, c.kind == KIND_REQUEST),
+            ).where(c.team == viewer.team)
+
+        def read() -> tuple[Sequence[Any], Sequence[Any]]:
+            with self._reading() as conn:
+                return conn.execute(query).all(), conn.execute(open_query).all()
+
+        rows, open_rows = _retry_on_disconnect(read)
+        per_agent: Counter[tuple[int, str]] = Counter()
+        outcomes: dict[str, tuple[str, str]] = {}  # event id -> (purpose, state)
+        corrected: set[str] = set()
+        opened: Counter[int] = Counter()
+        closed: Counter[int] = Counter()
+        closing = {s.value for s in CLOSED_STATUSES}
+        for r in rows:
+            day = bisect.bisect_right(edges, as_utc(r.at)) - 1
+            per_agent[(day, r.agent)] += 1
+            if r.kind == KIND_REQUEST:
+                opened[day] += 1
+            elif r.kind == KIND_CHANGE:
+                closed[day] += r.status in closing
+            elif r.body is not None:
+                event = json.loads(r.body)
+                corrected.add(str(event["corrects"]))
+                outcomes[str(event["event_id"])] = (r.purpose, str(event["state"]))
+            else:
+                outcomes[r.event_id] = (r.purpose, _ACTION_STATES[ActionKind(r.action)])
+        rates: dict[str, Counter[str]] = {}
+        for event_id, (purpose, state) in outcomes.items():
+            if event_id not in corrected:
+                rates.setdefault(purpose, Counter())[state] += 1
+        today = utcnow().date()
+        queue = request_queue(
+            (privacy_request_from_json(json.loads(r.state)) for r in open_rows), today
+        )
+        return Figures(
+            first_day=days[0],
+            last_day=days[-1],
+            agent_days=tuple(
+                AgentDay(days[d], agent, n) for (d, agent), n in sorted(per_agent.items())
+            ),
+            purpose_rates=tuple(
+                PurposeRate(p, n["given"], n["refused"], n["withdrawn"])
+                for p, n in sorted(rates.items())
+            ),
+            request_flow=tuple(
+                RequestFlow(day, opened[i], closed[i]) for i, day in enumerate(days)
+            ),
+            overdue=sum(1 for q in queue if q.bucket == QueueBucket.OVERDUE),
+            open_requests=len(queue),
         )
 
-        def read() -> tuple[ActionRow, ...]:
-            with self._reading() as conn:
-                return tuple(_action_row(r) for r in conn.execute(query))
+    def people(self, viewer: Viewer) -> tuple[list[str], list[str]]:
+        """``(names, teams)`` a reviewer may filter by: a lead's team, an admin's all."""
+        viewer.require_reviewer()
+        query = select(users.c.name, users.c.team).order_by(users.c.name)
+        if viewer.role == Role.LEAD:
+            query = query.where(users.c.team == viewer.team)
 
-        rows = _retry_on_disconnect(read)
-        cursor = next_cursor(rows, page)
-        masked = tuple(_masked(r) for r in rows)
-        return PageResult(rows=masked, next=cursor)
+        def read() -> Sequence[Any]:
+            with self._reading() as conn:
+                return conn.execute(query).all()
+
+        found = _retry_on_disconnect(read)
+        return [r.name for r in found], sorted({r.team for r in found if r.team})
+
+    def log_read(self, viewer: Viewer, read: ReadAccess) -> None:
+        """Append a read the client made (an export it wrote, say); idempotent by
+        ``record_id``, and only in the signed-in user's name."""
+        _check_agent(viewer, read.reader)
+        values = {
+            "record_id": str(read.record_id),
+            "at": read.at,
+            "reader": viewer.name,
+            "reader_team": viewer.team,
+            "subject": read.subject or ALL_SUBJECTS,
+            "what": read.what.value,
+            "call_id": read.call_id,
+            "about": str(read.about) if read.about else None,
+        }
+        dialect_insert = sqlite.insert if is_sqlite(self.engine) else postgresql.insert
+        stmt = dialect_insert(read_log).values(**values).on_conflict_do_nothing()
+
+        def write() -> None:
+            with self._reading() as conn:
+                conn.execute(stmt)
+
+        _retry_on_disconnect(write)
 
     def action(
         self, viewer: Viewer, event_id: uuid.UUID, *, call_id: str | None
@@ -612,7 +954,7 @@ class Store:
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(*_ROW_COLUMNS, entries.c.body, entries.c.hash).where(
-                    entries.c.event_id == str(event_id)
+                    entries.c.event_id == str(event_id), entries.c.kind.in_(ACTION_KINDS)
                 )
             ).first()
             if row is None or (viewer.role == Role.LEAD and row.team != viewer.team):
@@ -756,6 +1098,52 @@ _REQUEST_CLASH = select(requests.c.request_id).where(
 )
 
 
+_ACTION_TEAM = select(entries.c.subject, entries.c.team).where(
+    entries.c.event_id == bindparam("event_id"), entries.c.kind.in_(ACTION_KINDS)
+)
+
+
+def _in_scope(viewer: Viewer, team: str | None) -> bool:
+    """Whether *viewer* reviews an action of *team* (leads: their own; admins: all)."""
+    if viewer.role == Role.ADMIN:
+        return True
+    return viewer.role == Role.LEAD and team == viewer.team
+
+
+def _bodies(conn: Connection, kind: str) -> list[dict[str, Any]]:
+    query = select(entries.c.body).where(entries.c.kind == kind).order_by(entries.c.seq)
+    return [json.loads(r.body) for r in conn.execute(query)]
+
+
+def _flag_notes(conn: Connection) -> list[FlagNote]:
+    return [from_jsonable(FlagNote, b) for b in _bodies(conn, KIND_FLAG)]
+
+
+def _flag_state(conn: Connection, flag_id: uuid.UUID) -> Flag:
+    return next(f for f in fold_flags(_flag_notes(conn)) if f.flag_id == flag_id)
+
+
+def _open_flagged(conn: Connection) -> set[str]:
+    """Event ids of actions with an open flag."""
+    return {str(f.event_id) for f in fold_flags(_flag_notes(conn)) if not f.resolved}
+
+
+def _incident_notes(conn: Connection) -> list[IncidentNote]:
+    return [note_from_json(b) for b in _bodies(conn, KIND_INCIDENT)]
+
+
+def _incident_state(conn: Connection, incident_id: uuid.UUID) -> Incident:
+    found = {i.incident_id: i for i in fold_incidents(_incident_notes(conn))}
+    incident = found.get(incident_id)
+    if incident is None:
+        raise NotFound("no such incident")
+    return incident
+
+
+def _tag_from(body: str) -> CallTag:
+    return from_jsonable(CallTag, json.loads(body))
+
+
 def _retry_on_disconnect(attempt: Callable[[], T]) -> T:
     """Run *attempt*; once more on a fresh connection if the database dropped it.
 
@@ -865,7 +1253,7 @@ _ROW_COLUMNS = (
 
 def _action_conditions(flt: ReviewFilter) -> list[Any]:
     c = entries.c
-    conditions: list[Any] = []
+    conditions: list[Any] = [c.kind.in_(ACTION_KINDS)]
     if flt.team is not None:
         conditions.append(c.team == flt.team)
     if flt.agent is not None:
@@ -882,9 +1270,6 @@ def _action_conditions(flt: ReviewFilter) -> list[Any]:
         conditions.append(c.channel == flt.channel.value)
     if flt.jurisdiction is not None:
         conditions.append(c.jurisdiction == flt.jurisdiction.value)
-    if flt.flagged:
-        # No action carries a flag until QA flags are recorded on this server.
-        conditions.append(false())
     if flt.search is not None:
         s = flt.search
         if s.kind == SearchKind.NUMBER:

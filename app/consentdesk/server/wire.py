@@ -26,7 +26,18 @@ from consentdesk.server import problems
 T = TypeVar("T")
 
 # Longest text accepted per field name; anything else is a short token (ids, names).
-TEXT_LIMITS = {"text": 20_000, "note": 4_000, "reason": 2_000, "correction_reason": 2_000}
+TEXT_LIMITS = {
+    "text": 20_000,
+    "note": 4_000,
+    "reason": 2_000,
+    "correction_reason": 2_000,
+    # Review records: QA comments, and an incident's account and agent script.
+    "comment": 2_000,
+    "what_happened": 10_000,
+    "script": 10_000,
+    "summary": 10_000,
+    "delay_reason": 10_000,
+}
 SHORT_TEXT = 200
 
 
