@@ -9,7 +9,9 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,9 @@ from consentdesk.cli.common import Context
 from consentdesk.core import review_access, secrets
 from consentdesk.core.config import Config
 from consentdesk.core.http_backend import open_http_backend
-from consentdesk.core.model import Channel, ConsentEvent, ConsentState
-from consentdesk.core.review import Forbidden, Role, Viewer
+from consentdesk.core.incident import IncidentOpened
+from consentdesk.core.model import Channel, ConsentEvent, ConsentState, utcnow
+from consentdesk.core.review import Forbidden, ReadLogFilter, Role, Viewer
 from consentdesk.gui.app import create_app
 from consentdesk.gui.desk import NOT_SIGNED_IN, UNREACHABLE
 from consentdesk.gui.flows import ConsentFlow, Outcome
@@ -41,6 +44,7 @@ from consentdesk.gui.window import GEOMETRY_KEY
 REPO = Path(__file__).resolve().parents[2]
 WAIT_MS = 20_000
 CONFIG_AGENT = "config.agent"  # set in every desk's config: the server must not use it
+INCIDENT_SCRIPT = "We are aware that some letters went to the wrong address. We are sorry."
 
 
 # --- the team server ---------------------------------------------------------------------
@@ -247,6 +251,23 @@ def open_caller_by_typing_without_status(qtbot: QtBot, sidebar: Sidebar) -> None
     qtbot.waitUntil(lambda: window.panel.banner.mode == Banner.ERROR, timeout=WAIT_MS)
 
 
+def open_incident(server: TeamServer, data_dir: Path, lead_token: str) -> uuid.UUID:
+    """A lead opens an incident from another desk, through the same seam."""
+    note = IncidentOpened(
+        incident_id=uuid.uuid4(),
+        title="Letters sent to wrong addresses",
+        what_happened="A print run used last month's address file.",
+        aware_at=utcnow() - timedelta(hours=2),
+        purposes=("marketing-offers",),
+        regions=("DE",),
+        script=INCIDENT_SCRIPT,
+        by="lena",
+    )
+    with closing(open_http_backend(server.url, data_dir, token=lead_token)) as backend:
+        review_access.incidents_for(backend, backend.me()).record_incident(note)
+    return note.incident_id
+
+
 def synced(sidebar: Sidebar) -> bool:
     state = sidebar.desk.server
     return state.waiting == 0 and not state.unreachable and state.sync_error is None
@@ -256,7 +277,7 @@ def synced(sidebar: Sidebar) -> bool:
 
 
 def test_two_agents_share_one_ledger_through_the_server(
-    qtbot: QtBot, team_server: TeamServer, make_desk: MakeSidebar
+    qtbot: QtBot, team_server: TeamServer, make_desk: MakeSidebar, tmp_path: Path
 ) -> None:
     alice_token = team_server.add_user("alice", "agent", "red")
     bert_token = team_server.add_user("bert", "agent", "red")
@@ -268,7 +289,7 @@ def test_two_agents_share_one_ledger_through_the_server(
     for sidebar, token, name in ((alice, alice_token, "alice"), (bert, bert_token, "bert")):
         assert fail_to_load(qtbot, sidebar) == NOT_SIGNED_IN
         sign_in_in_settings(qtbot, sidebar, token)
-        assert sidebar.desk.agent == name, "the agent id comes from the token, not the config"
+        assert sidebar.desk.agent == name
         assert sidebar.window.agent_label.text() == f"Signed in as {name}"
         assert not sidebar.window.server_problem_row.isVisible()
 
@@ -277,9 +298,15 @@ def test_two_agents_share_one_ledger_through_the_server(
     by_alice = give_consent(qtbot, alice, "marketing-offers", Channel.EMAIL)
     by_bert = give_consent(qtbot, bert, "marketing-offers", Channel.SMS)
     assert alice.window.panel.banner.text.text().startswith("Saved on this desk (will sync)")
+    # Each desk sends its capture right away; the server has both once both passes ran.
+    both = {str(by_alice.event_id), str(by_bert.event_id)}
+    qtbot.waitUntil(
+        lambda: {e["event_id"] for e in team_server.history(lena_token)} == both,
+        timeout=WAIT_MS,
+    )
     qtbot.waitUntil(lambda: synced(alice) and synced(bert), timeout=WAIT_MS)
 
-    # Each desk sees the other's capture once it reads the caller again (F5).
+    # Each desk sees the other's capture once it reads the caller again (Reload, F5).
     for sidebar in (alice, bert):
         reload_caller(qtbot, sidebar)
         assert cell_state(sidebar, "marketing-offers", Channel.EMAIL) == ConsentState.GIVEN
@@ -302,11 +329,20 @@ def test_two_agents_share_one_ledger_through_the_server(
         assert call is not None and call.call_id is not None
         assert (name, call.call_id) in calls
 
-    # No incident mode through this client yet: the banner stays hidden, nothing fails.
+    # A lead opens an incident on the server: the desks show it and tag calls there.
+    incident_id = open_incident(team_server, tmp_path / "lead", lena_token)
     banner = alice.window.incident_banner
-    assert banner is not None
-    qtbot.waitUntil(lambda: not banner.available, timeout=WAIT_MS)
-    assert not banner.isVisible()
+    assert banner is not None and banner.available
+    banner.refresh()
+    qtbot.waitUntil(banner.isVisible, timeout=WAIT_MS)
+    (card,) = banner.cards
+    assert card.incident_id == incident_id and card.script.toPlainText() == INCIDENT_SCRIPT
+    with qtbot.waitSignal(banner.tagged, timeout=WAIT_MS):
+        click(qtbot, card.tag_button)
+    tags = team_server.get(lena_token, f"/v1/incidents/{incident_id}/calls")
+    alice_call = alice.calls.active
+    assert alice_call is not None
+    assert [(t["call_id"], t["agent"]) for t in tags] == [(alice_call.call_id, "alice")]
 
     # Signing out reopens the store: the desk is back to "not signed in".
     click(qtbot, bert.window.settings_button)
@@ -411,23 +447,26 @@ def test_without_a_keyring_or_with_a_bad_address_the_sidebar_says_so(
 
 
 def test_the_review_seam_on_the_team_server(team_server: TeamServer, tmp_path: Path) -> None:
-    token = team_server.add_user("lena", "lead", "red")
-    backend = open_http_backend(team_server.url, tmp_path / "lead", token=token)
-    try:
-        lead = backend.me()
-        assert lead == Viewer("lena", Role.LEAD, "red")
-        for attempt in (
-            lambda: review_access.review_source_for(backend, lead),
-            lambda: review_access.incidents_for(backend, lead),
-        ):
-            with pytest.raises(review_access.ReviewUnavailable, match="not available on this"):
-                attempt()
-        with pytest.raises(Forbidden):
-            review_access.review_source_for(backend, Viewer("alice", Role.AGENT, "red"))
+    lena_token = team_server.add_user("lena", "lead", "red")
+    alice_token = team_server.add_user("alice", "agent", "red")
+    with (
+        closing(open_http_backend(team_server.url, tmp_path / "lena", token=lena_token)) as lead,
+        closing(open_http_backend(team_server.url, tmp_path / "alice", token=alice_token)) as desk,
+    ):
+        lena, alice = lead.me(), desk.me()
+        assert lena == Viewer("lena", Role.LEAD, "red")
         # The server logs the lookup itself, with the call the desk sends along.
-        status = review_access.lookup_status(backend, lead, NUMBER, call_id="call-42")
+        status = review_access.lookup_status(desk, alice, NUMBER, call_id="call-42")
         assert status.subject.number == NUMBER
-        reads = team_server.get(token, "/v1/review/read-log")
-        assert [(r["read"]["reader"], r["read"]["call_id"]) for r in reads] == [("lena", "call-42")]
-    finally:
-        backend.close()
+        reads = team_server.get(lena_token, "/v1/review/read-log")
+        assert [(r["read"]["reader"], r["read"]["call_id"]) for r in reads] == [
+            ("alice", "call-42")
+        ]
+        with pytest.raises(Forbidden):
+            review_access.review_source_for(desk, alice)
+        source = review_access.review_source_for(lead, lena)
+        assert source.viewer == lena
+        assert source.read_log(ReadLogFilter())[0].read.call_id == "call-42"
+        assert review_access.incidents_for(desk, alice).incidents(open_only=True) == ()
+        source.close()
+        assert lead.me() == lena, "the source shares the backend and leaves it open"

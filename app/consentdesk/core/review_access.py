@@ -2,13 +2,12 @@
 
 The sidebar reaches incident mode, the review window and the read-access log
 only through these functions, always on its worker thread with the backend it
-already holds. The embedded ledger serves all of them. The team server's client
-(:class:`~consentdesk.core.http_backend.HttpBackend`) serves status lookups, and
-the server logs each read itself, with the call id the client sends along
-(``X-Call-Id``). It has no client yet for the server's incident and review
-routes, so incident mode and the review window answer :class:`ReviewUnavailable`
-there (the banner stays hidden). Any other store answers
-:class:`ReviewUnavailable` for all but the status.
+already holds. The embedded ledger serves all of them. On the team server
+(:class:`~consentdesk.core.http_backend.HttpBackend`) incident mode and the
+review are :mod:`consentdesk.core.http_review`'s clients, sharing the backend's
+signed-in client, and the server logs every read itself: a status lookup sends
+the call it is for (``X-Call-Id``) and is not logged again here. Any other
+store answers :class:`ReviewUnavailable` for all but the status.
 
 The embedded ledger has no user or team table: a lead or admin there reviews
 the whole local file, as ``consentdesk review`` does, since whoever can open
@@ -53,21 +52,30 @@ def _ledger(backend: Backend, what: str) -> EmbeddedLedger:
 
 
 def incidents_for(backend: Backend, viewer: Viewer) -> IncidentSource:
-    """Incident mode for *viewer*: agents read open incidents and tag calls."""
+    """Incident mode for *viewer*: agents read open incidents and tag calls.
+
+    On the team server *viewer* must be the signed-in user: the server records
+    in the token's name and the client refuses any other.
+    """
+    http = _http(backend)
+    if http is not None:
+        from consentdesk.core.http_review import HttpIncidents
+
+        return HttpIncidents(http, viewer)
     return review_sql.LedgerIncidents(_ledger(backend, "incident mode"), viewer)
 
 
 def review_source_for(backend: Backend, viewer: Viewer) -> ReviewSource:
     """The review store for a lead or admin; agents get Forbidden.
 
-    The source shares *backend* and does not close it.
+    The source shares *backend* and does not close it. On the team server a lead
+    sees their own team, as the server decides; on the embedded ledger, all of it.
     """
-    if _http(backend) is not None:
-        viewer.require_reviewer()  # an agent's answer is the same on every store
-        raise ReviewUnavailable(
-            "the review is not available on this backend yet: the desk has no client for "
-            "the team server's review routes"
-        )
+    http = _http(backend)
+    if http is not None:
+        from consentdesk.core.http_review import HttpReviewSource
+
+        return HttpReviewSource(http, viewer)  # an agent gets Forbidden
     ledger = _ledger(backend, "the review")
     if viewer.role == Role.AGENT:
         viewer.require_reviewer()  # raises Forbidden
@@ -75,7 +83,8 @@ def review_source_for(backend: Backend, viewer: Viewer) -> ReviewSource:
 
 
 def log_status_read(backend: Backend, viewer: Viewer, number: str, call_id: str | None) -> None:
-    """Append to the read-access log that *viewer* looked up *number*'s status."""
+    """Append to the embedded ledger's read-access log that *viewer* looked up
+    *number*'s status (the team server logs its reads itself)."""
     ledger = _ledger(backend, "the read-access log")
     review_sql.log_read(ledger, ReadAccess(viewer.name, number, ReadKind.STATUS, call_id=call_id))
 
