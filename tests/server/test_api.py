@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from server_records import CATALOGUE, NUMBER, OTHER, SCRIPTS, consent, move, new_request, verify
+from server_support import Api
 
-from conftest import Api
 from consentdesk.core.model import (
     ConsentState,
     RequestStatus,
@@ -160,7 +160,7 @@ def test_health_needs_no_token(api: Api) -> None:
 
 
 def test_readyz_reports_an_unreachable_database() -> None:
-    from conftest import ThreadServer
+    from server_support import ThreadServer
 
     engine = make_engine("postgresql://postgres@127.0.0.1:1/nothing")
     app = create_app(engine, catalogue=CATALOGUE, scripts=SCRIPTS)
@@ -699,7 +699,7 @@ def _get(body: dict[str, Any], path: str) -> Any:
 
 
 def test_openapi_document_is_committed_and_current() -> None:
-    from conftest import REPO
+    from server_support import REPO
 
     app = create_app(make_engine("sqlite://"), catalogue=CATALOGUE, scripts=SCRIPTS)
     committed = json.loads((REPO / "openapi.json").read_text(encoding="utf-8"))

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 from server_records import CATALOGUE, NUMBER, OTHER, SCRIPTS, consent, move, new_request, verify
+from server_support import ServerProcess, seed_users, sqlite_url, wipe
 
-from conftest import ServerProcess, seed_users, sqlite_url, wipe
 from consentdesk.core.backend import Backend, NotFound
 from consentdesk.core.http_backend import HttpBackend, SyncReport
 from consentdesk.core.ledger import EmbeddedLedger

@@ -17,9 +17,9 @@ import httpx
 import psycopg
 import pytest
 from server_records import CATALOGUE, NUMBER, SCRIPTS, consent, new_request
+from server_support import ServerProcess, postgres_database, seed_users, wait_until
 from sqlalchemy import Engine, text
 
-from conftest import ServerProcess, postgres_database, seed_users, wait_until
 from consentdesk.core.http_backend import BATCH_RECORDS, HttpBackend, SyncReport
 from consentdesk.core.model import Channel, ConsentState
 from consentdesk.core.outbox import Outbox

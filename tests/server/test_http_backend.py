@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ import pytest
 import truststore
 from server_records import CATALOGUE, NUMBER, SCRIPTS, consent
 
-from conftest import wait_until
 from consentdesk.core.backend import NotFound, Unavailable
 from consentdesk.core.http_backend import (
     AuthError,
@@ -455,26 +453,6 @@ def test_offline_without_an_earlier_answer_is_unavailable(
     server.down = True
     with pytest.raises(Unavailable):
         backend.status(NUMBER)
-
-
-def test_the_sync_worker_sends_as_soon_as_something_is_captured(
-    make: Callable[..., HttpBackend], server: FakeServer
-) -> None:
-    backend = make()
-    reports: list[Any] = []
-    seen = threading.Event()
-
-    def on_sync(report: Any) -> None:
-        reports.append(report)
-        if report.sent:
-            seen.set()
-
-    backend.start_sync(interval=30.0, on_sync=on_sync)
-    wait_until(lambda: bool(reports), what="the first sync pass")
-    backend.capture(consent(agent="alice"))
-    wait_until(seen.is_set, what="the capture to be sent")
-    assert backend.pending_count() == 0
-    backend.stop_sync()
 
 
 def cell_state(backend: HttpBackend, channel: Channel) -> ConsentState:

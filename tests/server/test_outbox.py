@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from server_records import CATALOGUE, NUMBER, consent, new_request
+from server_support import wait_until
 
-from conftest import wait_until
 from consentdesk.core.model import DomainError
 from consentdesk.core.outbox import (
     ItemKind,

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 from server_records import NUMBER, consent
+from server_support import Api
 
-from conftest import Api
 from consentdesk.core.incident import AuthorityNotified, CallTag, IncidentOpened
 from consentdesk.core.model import to_jsonable, utcnow
 from consentdesk.core.review import raise_flag

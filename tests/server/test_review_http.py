@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from server_records import NUMBER, OTHER, consent, new_request
+from server_support import ServerProcess, seed_users, sqlite_url, wipe
 
-from conftest import ServerProcess, seed_users, sqlite_url, wipe
 from consentdesk.core.backend import NotFound
 from consentdesk.core.http_backend import HttpBackend
 from consentdesk.core.http_review import HttpIncidents, HttpReviewSource

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from server_support import REPO, postgres_database, sqlite_url
 from sqlalchemy import inspect
 
-from conftest import REPO, postgres_database, sqlite_url
 from consentdesk.server import db
 from consentdesk.server.db import DatabaseError, check_schema
 

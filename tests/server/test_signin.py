@@ -11,8 +11,8 @@ import pytest
 from keyring.backends import fail
 from pytestqt.qtbot import QtBot
 from server_records import CATALOGUE, SCRIPTS
+from server_support import ThreadServer, seed_users, sqlite_url
 
-from conftest import ThreadServer, seed_users, sqlite_url
 from consentdesk.core import http_backend, secrets
 from consentdesk.core.config import Config
 from consentdesk.gui.desk import Desk

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 from server_records import CATALOGUE, NUMBER, SCRIPTS
+from server_support import seed_users, sqlite_url, wait_until
 
-from conftest import seed_users, sqlite_url, wait_until
 from consentdesk.core.http_backend import HttpBackend, InsecureServer, probe_server
 from consentdesk.core.outbox import Outbox
 from consentdesk.server import db

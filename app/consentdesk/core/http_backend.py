@@ -19,7 +19,7 @@ import ssl
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,6 @@ CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 5.0
 RETRIES = 2  # extra attempts when a connection cannot be made
 CACHE_SUBJECTS = 64  # last server answers kept in memory for offline use
-MAX_BACKOFF_S = 60.0
 AGENT_MISMATCH = "urn:consentdesk:problem:agent-mismatch"
 _META_CATALOGUE = "catalogue"
 _META_SCRIPTS = "scripts"
@@ -208,15 +207,12 @@ class HttpBackend:
         self.outbox = outbox
         self.call_id: str | None = None  # sent with reads, for the server's read log
         self._client = _client(self.base_url, token, ca_bundle=ca_bundle, transport=transport)
-        self._lock = threading.Lock()  # caches; the sync worker runs beside the caller
+        self._lock = threading.Lock()  # caches; the review window reads from its own threads
         self._sync_lock = threading.Lock()
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
         self._requests: dict[str, tuple[NewRequest, list[RequestChange]]] = {}
         self._catalogue: Catalogue | None = None
         self._identity: Viewer | None = _identity_from(outbox.meta(_META_IDENTITY))
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._worker: threading.Thread | None = None
         self._batching = True
 
     # --- HTTP -----------------------------------------------------------------
@@ -414,7 +410,6 @@ class HttpBackend:
         item, added = self.outbox.add(
             ItemKind.CONSENT, event.event_id, event, subject=event.subject, agent=event.agent
         )
-        self._wake.set()
         return Receipt(
             event_id=event.event_id,
             seq=0,
@@ -448,7 +443,6 @@ class HttpBackend:
             agent=request.agent,
             ref=str(request.request_id),
         )
-        self._wake.set()
         return self._local_request(request)
 
     def _check_reference_free(self, request: NewRequest) -> None:
@@ -480,14 +474,12 @@ class HttpBackend:
             agent=change.agent,
             ref=str(change.request_id),
         )
-        self._wake.set()
         return fold_request(created, [*changes, change])
 
     def save_subject(self, subject: Subject) -> None:
         check_subject(subject.number)
         # Profiles are reference data: any signed-in user may send them (agent "").
         self.outbox.add(ItemKind.PROFILE, uuid.uuid4(), subject, subject=subject.number, agent="")
-        self._wake.set()
 
     # --- privacy requests --------------------------------------------------------
 
@@ -671,43 +663,7 @@ class HttpBackend:
             if snap is not None and (snap.status is not None or snap.history is not None):
                 snap.sent_since.append(item)
 
-    def start_sync(
-        self,
-        *,
-        interval: float = 5.0,
-        on_sync: Callable[[SyncReport], None] | None = None,
-    ) -> None:
-        """Run :meth:`sync_once` on a background thread, woken at once by each capture."""
-        if self._worker is not None:
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            delay = interval
-            while not self._stop.is_set():
-                try:
-                    report = self.sync_once()
-                except Exception:  # the worker must survive anything; the log keeps it
-                    log.exception("sync pass failed")
-                    report = SyncReport(pending=self.outbox.pending_count(), error="sync failed")
-                if on_sync is not None:
-                    on_sync(report)
-                delay = interval if report.error is None else min(delay * 2, MAX_BACKOFF_S)
-                self._wake.wait(delay)
-                self._wake.clear()
-
-        self._worker = threading.Thread(target=loop, name="consentdesk-sync", daemon=True)
-        self._worker.start()
-
-    def stop_sync(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            self._stop.set()
-            self._wake.set()
-            worker.join(timeout=CONNECT_TIMEOUT_S * (RETRIES + 1) + READ_TIMEOUT_S + 1)
-
     def close(self) -> None:
-        self.stop_sync()
         self._client.close()
         self.outbox.close()
 
