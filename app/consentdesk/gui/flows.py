@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from consentdesk.core import rules
 from consentdesk.core.backend import Backend
 from consentdesk.core.capture import MAX_NOTE_CHARS, consent_event, privacy_request
+from consentdesk.core.catalogue import Catalogue
 from consentdesk.core.model import (
     CellStatus,
     Channel,
@@ -406,7 +407,95 @@ def _capture_all(events: Sequence[ConsentEvent], number: str) -> Callable[[Backe
     return job
 
 
-class ConsentFlow(ScriptedFlow):
+class CaptureFlow(ScriptedFlow):
+    """A scripted flow that records one consent event per chosen (purpose, channel) pair."""
+
+    answer_buttons: tuple[QPushButton, ...] = ()
+
+    def pairs(self) -> list[tuple[str, Channel]]:
+        raise NotImplementedError
+
+    def render_for(
+        self, purposes: Sequence[Purpose], channels: Sequence[Channel]
+    ) -> RenderedScript:
+        """Render the script that covers every purpose, for these purposes and channels."""
+        candidates = [s for s in self.desk.scripts if all(covers(s, p.id) for p in purposes)]
+        script = self.pick_script(candidates)
+        return render(
+            script,
+            script_context(
+                language=script.language,
+                company=self.desk.company,
+                agent_name=self.desk.agent_name,
+                customer_name=self.env.customer_name,
+                purposes=purposes,
+                channels=channels,
+            ),
+        )
+
+    def update_buttons(self) -> None:
+        ok = self.ready and bool(self.pairs()) and not self.in_flight
+        for button in self.answer_buttons:
+            button.setEnabled(ok)
+
+    def set_inputs_enabled(self, enabled: bool) -> None:
+        super().set_inputs_enabled(enabled)
+        self.cancel_button.setEnabled(enabled)
+        if enabled:
+            self.update_buttons()
+        else:
+            for button in self.answer_buttons:
+                button.setEnabled(False)
+
+    def capture(
+        self, catalogue: Catalogue, state: ConsentState, what: str, *, busy: str, label: str
+    ) -> None:
+        """Record *state* for every chosen pair; the summary reads "<what> — <scope>"."""
+        rendered = self.script_view.rendered
+        if not self.ready or rendered is None:
+            return
+        chosen = self.pairs()
+        try:
+            events = [
+                consent_event(
+                    catalogue=catalogue,
+                    purpose=purpose,
+                    channel=channel,
+                    state=state,
+                    rendered=rendered,
+                    agent=self.desk.agent,
+                    jurisdiction=self.desk.jurisdiction,
+                    call_id=self.env.call_id,
+                    method=self.env.method,
+                    subject=self.env.number,
+                )
+                for purpose, channel in chosen
+            ]
+        except DomainError as exc:
+            self.banner.error(f"Not recorded: {exc}")
+            return
+        scope = pairs_phrase({p.id: p.title for p in catalogue}, chosen)
+        language = self.chosen_language
+
+        def done(result: tuple[tuple[Receipt, ...], SubjectStatus]) -> None:
+            receipts, status = result
+            n = len(receipts)
+            self.recorded.emit(
+                Outcome(
+                    summary=f"{receipts_word(receipts)}: {what} — {scope} "
+                    f"({n} record{'s' if n != 1 else ''}).",
+                    status=status,
+                    receipts=receipts,
+                    language=language,
+                    events=tuple(events),
+                )
+            )
+            self.closed.emit()
+
+        self.submit(_capture_all(events, self.env.number), busy=busy, done=done, label=label)
+
+
+class ConsentFlow(CaptureFlow):
     """Ask for consent: purposes and channels, the script, Agreed / Declined / unsure."""
 
     title_text = "Ask for consent"
@@ -463,6 +552,7 @@ class ConsentFlow(ScriptedFlow):
         self.agreed.clicked.connect(lambda: self.answer(ConsentState.GIVEN))
         self.declined.clicked.connect(lambda: self.answer(ConsentState.REFUSED))
         self.unsure.clicked.connect(self.customer_unsure)
+        self.answer_buttons = (self.agreed, self.declined)
         self.add_buttons(self.agreed, self.declined, self.unsure, self.cancel_button)
         self.refresh()
 
@@ -495,90 +585,31 @@ class ConsentFlow(ScriptedFlow):
             return None
         purposes = [p for p in self.selected_purposes() if any(pp == p.id for pp, _ in pairs)]
         channels = [ch for ch in self.selected_channels() if any(c == ch for _, c in pairs)]
-        candidates = [s for s in self.desk.scripts if all(covers(s, p.id) for p in purposes)]
-        script = self.pick_script(candidates)
-        context = script_context(
-            language=script.language,
-            company=self.desk.company,
-            agent_name=self.desk.agent_name,
-            customer_name=self.env.customer_name,
-            purposes=purposes,
-            channels=channels,
-        )
-        return render(script, context)
-
-    def update_buttons(self) -> None:
-        ok = self.ready and bool(self.pairs()) and not self.in_flight
-        self.agreed.setEnabled(ok)
-        self.declined.setEnabled(ok)
+        return self.render_for(purposes, channels)
 
     def set_inputs_enabled(self, enabled: bool) -> None:
+        self.unsure.setEnabled(enabled)
         super().set_inputs_enabled(enabled)
-        for b in (self.unsure, self.cancel_button):
-            b.setEnabled(enabled)
-        if enabled:
-            self.update_buttons()
-        else:
-            self.agreed.setEnabled(False)
-            self.declined.setEnabled(False)
 
     def customer_unsure(self) -> None:
         self.nothing_recorded.emit("Customer unsure — nothing recorded.")
         self.closed.emit()
 
     def answer(self, state: ConsentState) -> None:
-        rendered = self.script_view.rendered
         catalogue = self.desk.catalogue
-        if not self.ready or rendered is None or catalogue is None:
+        if catalogue is None:
             return
-        try:
-            events = [
-                consent_event(
-                    catalogue=catalogue,
-                    purpose=purpose,
-                    channel=channel,
-                    state=state,
-                    rendered=rendered,
-                    agent=self.desk.agent,
-                    jurisdiction=self.desk.jurisdiction,
-                    call_id=self.env.call_id,
-                    method=self.env.method,
-                    subject=self.env.number,
-                )
-                for purpose, channel in self.pairs()
-            ]
-        except DomainError as exc:
-            self.banner.error(f"Not recorded: {exc}")
-            return
-        titles = {p.id: p.title for p in catalogue}
         what = "consent given" if state == ConsentState.GIVEN else "consent refused"
-        scope = pairs_phrase(titles, self.pairs())
-        language = self.chosen_language
-
-        def done(result: tuple[tuple[Receipt, ...], SubjectStatus]) -> None:
-            receipts, status = result
-            n = len(receipts)
-            self.recorded.emit(
-                Outcome(
-                    summary=f"{receipts_word(receipts)}: {what} — {scope} "
-                    f"({n} record{'s' if n != 1 else ''}).",
-                    status=status,
-                    receipts=receipts,
-                    language=language,
-                    events=tuple(events),
-                )
-            )
-            self.closed.emit()
-
-        self.submit(
-            _capture_all(events, self.env.number),
+        self.capture(
+            catalogue,
+            state,
+            what,
             busy="Recording the customer's answer…",
-            done=done,
             label="capture consent",
         )
 
 
-class WithdrawalFlow(ScriptedFlow):
+class WithdrawalFlow(CaptureFlow):
     """Withdraw consent per purpose and channel, or a whole group, with the script."""
 
     title_text = "Withdraw consent"
@@ -633,6 +664,7 @@ class WithdrawalFlow(ScriptedFlow):
             "Record &withdrawal", "Customer withdraws: record it now (Alt+W)", "Record withdrawal"
         )
         self.record.clicked.connect(self.withdraw)
+        self.answer_buttons = (self.record,)
         self.add_buttons(self.record, self.cancel_button)
         self.refresh()
 
@@ -647,83 +679,22 @@ class WithdrawalFlow(ScriptedFlow):
     def selected(self) -> list[tuple[str, Channel]]:
         return [key for key, box in self.boxes.items() if box.isChecked()]
 
+    pairs = selected
+
     def render_script(self) -> RenderedScript | None:
         chosen = self.selected()
         if not chosen:
             return None
         purposes = [self.catalogue.get(p) for p in dict.fromkeys(p for p, _ in chosen)]
         channels = [ch for ch in Channel if any(c == ch for _, c in chosen)]
-        candidates = [s for s in self.desk.scripts if all(covers(s, p.id) for p in purposes)]
-        script = self.pick_script(candidates)
-        return render(
-            script,
-            script_context(
-                language=script.language,
-                company=self.desk.company,
-                agent_name=self.desk.agent_name,
-                customer_name=self.env.customer_name,
-                purposes=purposes,
-                channels=channels,
-            ),
-        )
-
-    def update_buttons(self) -> None:
-        self.record.setEnabled(self.ready and bool(self.selected()) and not self.in_flight)
-
-    def set_inputs_enabled(self, enabled: bool) -> None:
-        super().set_inputs_enabled(enabled)
-        self.cancel_button.setEnabled(enabled)
-        if enabled:
-            self.update_buttons()
-        else:
-            self.record.setEnabled(False)
+        return self.render_for(purposes, channels)
 
     def withdraw(self) -> None:
-        rendered = self.script_view.rendered
-        if not self.ready or rendered is None:
-            return
-        chosen = self.selected()
-        try:
-            events = [
-                consent_event(
-                    catalogue=self.catalogue,
-                    purpose=purpose,
-                    channel=channel,
-                    state=ConsentState.WITHDRAWN,
-                    rendered=rendered,
-                    agent=self.desk.agent,
-                    jurisdiction=self.desk.jurisdiction,
-                    call_id=self.env.call_id,
-                    method=self.env.method,
-                    subject=self.env.number,
-                )
-                for purpose, channel in chosen
-            ]
-        except DomainError as exc:
-            self.banner.error(f"Not recorded: {exc}")
-            return
-        scope = pairs_phrase({p.id: p.title for p in self.catalogue}, chosen)
-        language = self.chosen_language
-
-        def done(result: tuple[tuple[Receipt, ...], SubjectStatus]) -> None:
-            receipts, status = result
-            n = len(receipts)
-            self.recorded.emit(
-                Outcome(
-                    summary=f"{receipts_word(receipts)}: consent withdrawn — {scope} "
-                    f"({n} record{'s' if n != 1 else ''}).",
-                    status=status,
-                    receipts=receipts,
-                    language=language,
-                    events=tuple(events),
-                )
-            )
-            self.closed.emit()
-
-        self.submit(
-            _capture_all(events, self.env.number),
+        self.capture(
+            self.catalogue,
+            ConsentState.WITHDRAWN,
+            "consent withdrawn",
             busy="Recording the withdrawal…",
-            done=done,
             label="capture withdrawal",
         )
 

@@ -79,14 +79,37 @@ BUCKET_LOOKS: dict[QueueBucket, theme.Look] = {
 }
 
 
-def _header(section: int, orientation: Qt.Orientation, role: int, titles: Sequence[str]) -> Any:
-    horizontal = orientation == Qt.Orientation.Horizontal
-    if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(titles):
-        return titles[section]
-    return None
+class _RecordTable(QAbstractTableModel):
+    """A flat table: one row per record in ``_records()``, titled by ``COLUMNS``."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ()
+
+    def _records(self) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def _record_at(self, index: _Index) -> Any:
+        """The record shown in *index*'s row, or None for an invalid index."""
+        records = self._records()
+        if not index.isValid() or not 0 <= index.row() < len(records):
+            return None
+        return records[index.row()]
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._records())
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self.COLUMNS):
+            return self.COLUMNS[section]
+        return None
 
 
-class ActionTableModel(QAbstractTableModel):
+class ActionTableModel(_RecordTable):
     """Captured actions, a page at a time, sorted and filtered by the store.
 
     Signals:
@@ -241,21 +264,13 @@ class ActionTableModel(QAbstractTableModel):
 
     # -- Qt model
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        return _header(section, orientation, role, self.COLUMNS)
+    def _records(self) -> Sequence[Any]:
+        return self._rows
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        r: ActionRow | None = self._record_at(index)
+        if r is None:
             return None
-        r = self._rows[index.row()]
         col = index.column()
         if role == ActionRole:
             return r
@@ -311,7 +326,7 @@ class ActionTableModel(QAbstractTableModel):
         return "Flagged" if r.flagged else ""
 
 
-class ActionListModel(QAbstractTableModel):
+class ActionListModel(_RecordTable):
     """A fixed list of actions (a call's actions, a customer's history), numbers masked."""
 
     COLUMNS = ("Time", "Offset", "Action", "Purpose / request", "Channel", "Agent", "Script")
@@ -328,21 +343,13 @@ class ActionListModel(QAbstractTableModel):
         self._origin = rows[0] if origin is None and rows else origin
         self.endResetModel()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        return _header(section, orientation, role, self.COLUMNS)
+    def _records(self) -> Sequence[Any]:
+        return self._rows
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        r: ActionRow | None = self._record_at(index)
+        if r is None:
             return None
-        r = self._rows[index.row()]
         if role == ActionRole:
             return r
         if role == EventIdRole:
@@ -376,7 +383,7 @@ class ActionListModel(QAbstractTableModel):
         return r.script
 
 
-class RequestQueueModel(QAbstractTableModel):
+class RequestQueueModel(_RecordTable):
     """Open privacy requests in queue order: overdue, due this week, later."""
 
     COLUMNS = ("Due", "Clock", "Reference", "Type", "Jurisdiction", "Status", "Owner", "Customer")
@@ -393,21 +400,13 @@ class RequestQueueModel(QAbstractTableModel):
     def item(self, row: int) -> QueueItem:
         return self._items[row]
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        return _header(section, orientation, role, self.COLUMNS)
+    def _records(self) -> Sequence[Any]:
+        return self._items
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        item: QueueItem | None = self._record_at(index)
+        if item is None:
             return None
-        item = self._items[index.row()]
         r = item.request
         if role == RequestRole:
             return r
@@ -438,7 +437,7 @@ class RequestQueueModel(QAbstractTableModel):
         return values[col]
 
 
-class ReadLogModel(QAbstractTableModel):
+class ReadLogModel(_RecordTable):
     """The read-access log, newest first, loaded in pages (older reads on scroll)."""
 
     COLUMNS = ("Time", "Reader", "Customer", "What", "Call", "Detail")
@@ -478,21 +477,14 @@ class ReadLogModel(QAbstractTableModel):
             self._loading = True
             self._more(self._entries[-1].seq)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._entries)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        return _header(section, orientation, role, self.COLUMNS)
+    def _records(self) -> Sequence[Any]:
+        return self._entries
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._entries):
+        entry: ReadLogEntry | None = self._record_at(index)
+        if entry is None:
             return None
-        read = self._entries[index.row()].read
+        read = entry.read
         if role == ReadRole:
             return read
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
