@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from consentdesk.core.config import SETTINGS, _toml_value
+from consentdesk.platform.config import SETTINGS, _toml_value
 
 TARGET = Path(__file__).resolve().parents[1] / "resources" / "desktop" / "config.toml"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from consentdesk.cli import build_parser
-from consentdesk.core.config import SETTINGS
-from consentdesk.core.demo import DEMO_CALLER
+from consentdesk.platform.config import SETTINGS
+from consentdesk.stores.demo import DEMO_CALLER
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from consentdesk.cli.common import Context
+from consentdesk.platform.context import Context
 
 TIMEOUT_SECONDS = 30
 
@@ -27,9 +27,9 @@ def run_smoke(args: argparse.Namespace, ctx: Context) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory(prefix="consentdesk-smoke-") as tmp:
         data_dir = Path(tmp)
-        from consentdesk.core.demo import DEMO_CALLER, seed
-        from consentdesk.core.ledger import open_ledger
-        from consentdesk.core.phone import normalize
+        from consentdesk.domain.phone import normalize
+        from consentdesk.stores.demo import DEMO_CALLER, seed
+        from consentdesk.stores.ledger import open_ledger
 
         ledger = open_ledger(data_dir)
         try:

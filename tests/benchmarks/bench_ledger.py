@@ -24,9 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from consentdesk.core.catalogue import Catalogue, load_catalogue
-from consentdesk.core.ledger import EmbeddedLedger, schema_version
-from consentdesk.core.model import (
+from consentdesk.domain.catalogue import Catalogue, load_catalogue
+from consentdesk.domain.model import (
     Channel,
     ConsentEvent,
     ConsentState,
@@ -34,6 +33,7 @@ from consentdesk.core.model import (
     LawfulBasis,
     Notice,
 )
+from consentdesk.stores.ledger import EmbeddedLedger, schema_version
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3 * 3600)]
 

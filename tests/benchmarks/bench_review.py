@@ -27,13 +27,13 @@ from bench_ledger import ARTIFACTS, EVENTS, HEAVY, cached_ledger
 from PySide6.QtCore import QDate, QEventLoop, QTimer
 from pytestqt.qtbot import QtBot
 
-from consentdesk.core.catalogue import load_catalogue
-from consentdesk.core.config import Config
-from consentdesk.core.export import Controller
-from consentdesk.core.ledger import EmbeddedLedger
-from consentdesk.core.review import ActionKind, Role, Viewer
-from consentdesk.core.review_sql import SqlReviewSource
+from consentdesk.domain.catalogue import load_catalogue
+from consentdesk.domain.export import Controller
+from consentdesk.domain.review import ActionKind, Role, Viewer
 from consentdesk.gui.review.window import ReviewWindow
+from consentdesk.platform.config import Config
+from consentdesk.stores.ledger import EmbeddedLedger
+from consentdesk.stores.review_sql import SqlReviewSource
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3 * 3600)]
 

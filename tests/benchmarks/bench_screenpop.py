@@ -30,7 +30,7 @@ import pytest
 from PySide6.QtCore import QEvent, QObject
 from pytestqt.qtbot import QtBot
 
-from consentdesk.core.demo import DEMO_CALLER
+from consentdesk.stores.demo import DEMO_CALLER
 from telephony.helpers import OFFSCREEN_LIMITS, RunningSidebar, SidebarStarter, default_config
 from telephony.softphone import CANCEL_SCENARIO, Baresip, Sipp
 

@@ -40,16 +40,16 @@ import httpx
 import psycopg
 import pytest
 
-from consentdesk.core import capture
-from consentdesk.core.catalogue import load_catalogue
-from consentdesk.core.http_backend import HttpBackend
-from consentdesk.core.ledger import GENESIS, link_hash
-from consentdesk.core.model import Channel, ConsentState, Jurisdiction, to_jsonable
-from consentdesk.core.outbox import Outbox
-from consentdesk.core.review import Role
-from consentdesk.core.scripts import ScriptKind, covers, load_scripts, render, script_context
+from consentdesk.domain import capture
+from consentdesk.domain.catalogue import load_catalogue
+from consentdesk.domain.codec import GENESIS, link_hash
+from consentdesk.domain.model import Channel, ConsentState, Jurisdiction, to_jsonable
+from consentdesk.domain.review import Role
+from consentdesk.domain.scripts import ScriptKind, covers, load_scripts, render, script_context
 from consentdesk.server import db
 from consentdesk.server.store import Store
+from consentdesk.stores.http_backend import HttpBackend
+from consentdesk.stores.outbox import Outbox
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.postgres, pytest.mark.timeout(3 * 3600)]
 

@@ -39,12 +39,12 @@ from pytestqt.qtbot import QtBot
 
 import consentdesk
 from consentdesk.cli.common import Context
-from consentdesk.core.backend import Backend
-from consentdesk.core.catalogue import load_catalogue
-from consentdesk.core.config import Config
-from consentdesk.core.ledger import EmbeddedLedger
+from consentdesk.domain.backend import Backend
+from consentdesk.domain.catalogue import load_catalogue
 from consentdesk.gui.app import create_app
 from consentdesk.gui.main import STARTUP_PROBE_ENV, Sidebar, build_sidebar
+from consentdesk.platform.config import Config
+from consentdesk.stores.ledger import EmbeddedLedger
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3 * 3600)]

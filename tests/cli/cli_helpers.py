@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from consentdesk.core.ledger import FILE_NAME
+from consentdesk.stores.ledger import FILE_NAME
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from cli_helpers import Run, run_cli, verified_count
 
 from consentdesk import __version__
-from consentdesk.core.catalogue import load_catalogue
-from consentdesk.core.demo import DEMO_CALLER, DEMO_COMPANY
-from consentdesk.core.ledger import FILE_NAME
-from consentdesk.core.references import is_valid_reference
+from consentdesk.domain.catalogue import load_catalogue
+from consentdesk.domain.references import is_valid_reference
+from consentdesk.stores.demo import DEMO_CALLER, DEMO_COMPANY
+from consentdesk.stores.ledger import FILE_NAME
 
 CONSENT = [
     "consent",

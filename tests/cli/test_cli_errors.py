@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import Run, entry_count, run_cli, verified_count
 
-from consentdesk.core.ledger import FILE_NAME
+from consentdesk.stores.ledger import FILE_NAME
 
 
 def assert_one_line_error(

@@ -28,13 +28,13 @@ from consentdesk.telephony.handoff import (
 )
 
 HEAVY = (
-    "consentdesk.core.ledger",
-    "consentdesk.core.review",  # review, review_records, review_sql
-    "consentdesk.core.export",
-    "consentdesk.core.incident",
-    "consentdesk.core.demo",
-    "consentdesk.core.capture",
-    "consentdesk.core.scripts",
+    "consentdesk.stores.ledger",
+    "consentdesk.domain.review",  # review, review_records, review_sql
+    "consentdesk.domain.export",
+    "consentdesk.domain.incident",
+    "consentdesk.stores.demo",
+    "consentdesk.domain.capture",
+    "consentdesk.domain.scripts",
     "consentdesk.gui",
     "consentdesk.server",
     "PySide6",

@@ -11,9 +11,8 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from consentdesk.core.catalogue import Catalogue
-from consentdesk.core.ledger import EmbeddedLedger
-from consentdesk.core.model import (
+from consentdesk.domain.catalogue import Catalogue
+from consentdesk.domain.model import (
     Channel,
     ConsentEvent,
     ConsentState,
@@ -28,7 +27,8 @@ from consentdesk.core.model import (
     Verification,
     VerificationResult,
 )
-from consentdesk.core.references import new_reference
+from consentdesk.domain.references import new_reference
+from consentdesk.stores.ledger import EmbeddedLedger
 
 NUMBER = "+4915112345678"
 OTHER = "+4915187654321"

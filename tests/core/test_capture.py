@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from consentdesk.core import rules
-from consentdesk.core.capture import consent_event, privacy_request
-from consentdesk.core.catalogue import Catalogue, load_catalogue
-from consentdesk.core.model import (
+from consentdesk.domain import rules
+from consentdesk.domain.capture import consent_event, privacy_request
+from consentdesk.domain.catalogue import Catalogue, load_catalogue
+from consentdesk.domain.model import (
     Channel,
     CollectionMethod,
     ConsentState,
@@ -21,8 +21,8 @@ from consentdesk.core.model import (
     Verification,
     VerificationResult,
 )
-from consentdesk.core.references import is_valid_reference, new_reference
-from consentdesk.core.scripts import (
+from consentdesk.domain.references import is_valid_reference, new_reference
+from consentdesk.domain.scripts import (
     RenderedScript,
     Script,
     ScriptKind,
@@ -338,8 +338,8 @@ def test_privacy_request_checks(scripts: tuple[Script, ...]) -> None:
 
 
 def test_german_script_reads_german_purpose_titles() -> None:
-    from consentdesk.core.catalogue import load_catalogue
-    from consentdesk.core.scripts import script_context
+    from consentdesk.domain.catalogue import load_catalogue
+    from consentdesk.domain.scripts import script_context
 
     purpose = load_catalogue().get("call-recording")
     de = script_context(language="de", company="ACME", agent_name="Eva", purposes=(purpose,))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from consentdesk.core.config import SETTINGS, Config, ConfigError, LockedSetting
+from consentdesk.platform.config import SETTINGS, Config, ConfigError, LockedSetting
 
 
 def write(path: Path, text: str) -> Path:

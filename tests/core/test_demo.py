@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from consentdesk.core.demo import DEMO_CALLER, DEMO_COMPANY, demo_reference, seed
-from consentdesk.core.ledger import EmbeddedLedger, open_ledger
-from consentdesk.core.model import ConsentState, Jurisdiction, RequestStatus
-from consentdesk.core.references import is_valid_reference
-from consentdesk.core.scripts import load_scripts
+from consentdesk.domain.model import ConsentState, Jurisdiction, RequestStatus
+from consentdesk.domain.references import is_valid_reference
+from consentdesk.domain.scripts import load_scripts
+from consentdesk.stores.demo import DEMO_CALLER, DEMO_COMPANY, demo_reference, seed
+from consentdesk.stores.ledger import EmbeddedLedger, open_ledger
 
 NOW = datetime.now(UTC)
 

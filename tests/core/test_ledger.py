@@ -27,19 +27,8 @@ from ledger_support import (
     verified,
 )
 
-from consentdesk.core import ledger as ledger_mod
-from consentdesk.core.backend import Backend, BackendError, NotFound, Unavailable
-from consentdesk.core.ledger import (
-    APPLICATION_ID,
-    FILE_NAME,
-    GENESIS,
-    EmbeddedLedger,
-    canonical_json,
-    link_hash,
-    open_ledger,
-    schema_version,
-)
-from consentdesk.core.model import (
+from consentdesk.domain.backend import Backend, BackendError, NotFound, Unavailable
+from consentdesk.domain.model import (
     Channel,
     ConsentEvent,
     ConsentState,
@@ -50,7 +39,18 @@ from consentdesk.core.model import (
     Subject,
     to_jsonable,
 )
-from consentdesk.core.status import current_status
+from consentdesk.domain.status import current_status
+from consentdesk.stores import ledger as ledger_mod
+from consentdesk.stores.ledger import (
+    APPLICATION_ID,
+    FILE_NAME,
+    GENESIS,
+    EmbeddedLedger,
+    canonical_json,
+    link_hash,
+    open_ledger,
+    schema_version,
+)
 
 
 @pytest.fixture

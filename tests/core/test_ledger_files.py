@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from ledger_support import NUMBER, consent, make_ledger
 
-from consentdesk.core import ledger as ledger_mod
-from consentdesk.core.backend import BackendError, IntegrityError
-from consentdesk.core.ledger import (
+from consentdesk.domain.backend import BackendError, IntegrityError
+from consentdesk.stores import ledger as ledger_mod
+from consentdesk.stores.ledger import (
     FILE_NAME,
     EmbeddedLedger,
     LedgerCorrupt,

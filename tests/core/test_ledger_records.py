@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from ledger_support import NUMBER, OTHER, T0, Clock, consent, make_ledger, new_request, verified
 
-from consentdesk.core.backend import BackendError
-from consentdesk.core.incident import CallTag, IncidentClosed, IncidentOpened
-from consentdesk.core.ledger import (
+from consentdesk.domain.backend import BackendError
+from consentdesk.domain.incident import CallTag, IncidentClosed, IncidentOpened
+from consentdesk.domain.model import DomainError
+from consentdesk.domain.review import FlagAction, FlagNote, ReadAccess, ReadKind
+from consentdesk.stores.ledger import (
     BUSY_TIMEOUT_S,
     FILE_NAME,
     GENESIS,
@@ -24,8 +26,6 @@ from consentdesk.core.ledger import (
     LedgerReadOnly,
     link_hash,
 )
-from consentdesk.core.model import DomainError
-from consentdesk.core.review import FlagAction, FlagNote, ReadAccess, ReadKind
 
 
 @pytest.fixture

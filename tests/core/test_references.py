@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consentdesk.core.model import DomainError
-from consentdesk.core.references import (
+from consentdesk.domain.model import DomainError
+from consentdesk.domain.references import (
     ALPHABET,
     BODY_LENGTH,
     check_character,

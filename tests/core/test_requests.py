@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from consentdesk.core import rules
-from consentdesk.core.model import (
+from consentdesk.domain import rules
+from consentdesk.domain.model import (
     DomainError,
     Jurisdiction,
     NewRequest,
@@ -19,8 +19,8 @@ from consentdesk.core.model import (
     Verification,
     VerificationResult,
 )
-from consentdesk.core.references import new_reference
-from consentdesk.core.requests import MOVES, check_change, fold_request
+from consentdesk.domain.references import new_reference
+from consentdesk.domain.requests import MOVES, check_change, fold_request
 
 S = RequestStatus
 RECEIVED_ON = date(2024, 1, 31)

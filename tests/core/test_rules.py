@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consentdesk.core import rules
-from consentdesk.core.model import (
+from consentdesk.domain import rules
+from consentdesk.domain.model import (
     DomainError,
     Jurisdiction,
     PrivacyRequest,

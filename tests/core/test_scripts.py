@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consentdesk.core import rules
-from consentdesk.core.catalogue import load_catalogue
-from consentdesk.core.model import Channel, DomainError, Jurisdiction, RequestType
-from consentdesk.core.scripts import (
+from consentdesk.domain import rules
+from consentdesk.domain.catalogue import load_catalogue
+from consentdesk.domain.model import Channel, DomainError, Jurisdiction, RequestType
+from consentdesk.domain.scripts import (
     PLACEHOLDERS,
     Block,
     Script,

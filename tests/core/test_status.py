@@ -1,4 +1,4 @@
-"""Properties of the consent status fold (consentdesk.core.status.current_status)."""
+"""Properties of the consent status fold (consentdesk.domain.status.current_status)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from consentdesk.core.model import (
+from consentdesk.domain.model import (
     Channel,
     ConsentEvent,
     ConsentState,
@@ -17,7 +17,7 @@ from consentdesk.core.model import (
     Notice,
     Purpose,
 )
-from consentdesk.core.status import current_status, effective_events
+from consentdesk.domain.status import current_status, effective_events
 
 NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
 NOTICE = Notice("consent-general", "1", "en", "0" * 64, "text")

@@ -10,12 +10,12 @@ from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 from sidebar_support import AGENT, AGENT_NAME
 
-from consentdesk.cli.common import Context
-from consentdesk.core.backend import Backend
-from consentdesk.core.config import Config
+from consentdesk.domain.backend import Backend
 from consentdesk.gui.app import create_app
 from consentdesk.gui.main import Sidebar, build_sidebar
 from consentdesk.gui.window import GEOMETRY_KEY
+from consentdesk.platform.config import Config
+from consentdesk.platform.context import Context
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication
 
-from consentdesk.cli.common import Context
-from consentdesk.core.config import Config
-from consentdesk.core.demo import DEMO_CALLER
-from consentdesk.core.model import Channel
+from consentdesk.domain.model import Channel
 from consentdesk.gui.app import create_app
 from consentdesk.gui.main import build_sidebar
+from consentdesk.platform.config import Config
+from consentdesk.platform.context import Context
+from consentdesk.stores.demo import DEMO_CALLER
 
 DEADLINE_MS = 30_000
 

@@ -16,11 +16,10 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
-from consentdesk.core.capture import consent_event
-from consentdesk.core.catalogue import load_catalogue
-from consentdesk.core.ledger import EmbeddedLedger, open_ledger
-from consentdesk.core.model import Channel, ConsentEvent, ConsentState, Jurisdiction
-from consentdesk.core.scripts import (
+from consentdesk.domain.capture import consent_event
+from consentdesk.domain.catalogue import load_catalogue
+from consentdesk.domain.model import Channel, ConsentEvent, ConsentState, Jurisdiction
+from consentdesk.domain.scripts import (
     RenderedScript,
     ScriptKind,
     load_scripts,
@@ -29,6 +28,7 @@ from consentdesk.core.scripts import (
     select_script,
 )
 from consentdesk.gui.main import Sidebar
+from consentdesk.stores.ledger import EmbeddedLedger, open_ledger
 
 NUMBER = "+4915112345678"
 DIALLED = "0151 1234 5678"

@@ -22,9 +22,8 @@ from sidebar_support import (
     rendered_consent,
 )
 
-from consentdesk.core import rules
-from consentdesk.core.config import Config
-from consentdesk.core.model import (
+from consentdesk.domain import rules
+from consentdesk.domain.model import (
     Channel,
     CollectionMethod,
     ConsentState,
@@ -32,7 +31,7 @@ from consentdesk.core.model import (
     RequestType,
     VerificationResult,
 )
-from consentdesk.core.scripts import ScriptKind
+from consentdesk.domain.scripts import ScriptKind
 from consentdesk.gui.flows import (
     AgentPrompt,
     ConsentFlow,
@@ -43,6 +42,7 @@ from consentdesk.gui.flows import (
 from consentdesk.gui.main import Sidebar
 from consentdesk.gui.models import StateRole
 from consentdesk.gui.widgets import Banner
+from consentdesk.platform.config import Config
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 
 MakeSidebar = Callable[..., Sidebar]
@@ -455,9 +455,9 @@ def test_capture_during_a_softphone_call_carries_its_call_id(
 def test_script_language_follows_the_customer(
     qtbot: QtBot, make_sidebar: MakeSidebar, data_dir: Path, language: str
 ) -> None:
-    from consentdesk.core.capture import consent_event
-    from consentdesk.core.catalogue import load_catalogue
-    from consentdesk.core.scripts import load_scripts, render, script_context, select_script
+    from consentdesk.domain.capture import consent_event
+    from consentdesk.domain.catalogue import load_catalogue
+    from consentdesk.domain.scripts import load_scripts, render, script_context, select_script
 
     script = select_script(
         load_scripts(), kind=ScriptKind.CONSENT, language=language, jurisdiction=Jurisdiction.GDPR

@@ -24,14 +24,10 @@ from sidebar_support import (
     record_consent,
 )
 
-from consentdesk.cli.common import Context
-from consentdesk.core import review_access, review_sql
-from consentdesk.core.backend import Backend
-from consentdesk.core.config import Config
-from consentdesk.core.incident import IncidentClosed, IncidentOpened
-from consentdesk.core.ledger import FILE_NAME, EmbeddedLedger, open_ledger
-from consentdesk.core.model import Channel, utcnow
-from consentdesk.core.review import (
+from consentdesk.domain.backend import Backend
+from consentdesk.domain.incident import IncidentClosed, IncidentOpened
+from consentdesk.domain.model import Channel, utcnow
+from consentdesk.domain.review import (
     Forbidden,
     ReadAccess,
     ReadKind,
@@ -43,6 +39,10 @@ from consentdesk.gui.app import create_app
 from consentdesk.gui.incident_banner import IncidentBanner, TagState
 from consentdesk.gui.main import Sidebar, build_sidebar
 from consentdesk.gui.review.window import ReviewWindow
+from consentdesk.platform.config import Config
+from consentdesk.platform.context import Context
+from consentdesk.stores import review_access, review_sql
+from consentdesk.stores.ledger import FILE_NAME, EmbeddedLedger, open_ledger
 
 MakeSidebar = Callable[..., Sidebar]
 LEAD = Viewer("l.lead", Role.LEAD, "north")

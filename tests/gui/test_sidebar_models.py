@@ -13,9 +13,8 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.modeltest import ModelTester
 from sidebar_support import NUMBER, ledger
 
-from consentdesk.core.catalogue import Catalogue, load_catalogue
-from consentdesk.core.demo import seed
-from consentdesk.core.model import (
+from consentdesk.domain.catalogue import Catalogue, load_catalogue
+from consentdesk.domain.model import (
     Channel,
     CollectionMethod,
     ConsentEvent,
@@ -45,6 +44,7 @@ from consentdesk.gui.models import (
     StateRole,
     UrgencyRole,
 )
+from consentdesk.stores.demo import seed
 
 Demo = tuple[Catalogue, SubjectStatus, list[ConsentEvent]]
 

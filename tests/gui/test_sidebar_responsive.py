@@ -14,12 +14,12 @@ from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 from pytestqt.qtbot import QtBot
 from sidebar_support import NUMBER, click, ledger, open_caller_by_typing
 
-from consentdesk.core.backend import Backend, Unavailable
-from consentdesk.core.ledger import open_ledger
-from consentdesk.core.model import Channel, ConsentState
+from consentdesk.domain.backend import Backend, Unavailable
+from consentdesk.domain.model import Channel, ConsentState
 from consentdesk.gui.flows import ConsentFlow
 from consentdesk.gui.main import Sidebar
 from consentdesk.gui.widgets import Banner
+from consentdesk.stores.ledger import open_ledger
 
 DELAY = 2.0
 MakeSidebar = Callable[..., Sidebar]

@@ -24,13 +24,9 @@ from PySide6.QtWidgets import QLabel, QLineEdit
 from pytestqt.qtbot import QtBot
 from sidebar_support import AGENT_NAME, DIALLED, NUMBER, click, click_index, open_caller_by_typing
 
-from consentdesk.cli.common import Context
-from consentdesk.core import review_access, secrets
-from consentdesk.core.config import Config
-from consentdesk.core.http_backend import open_http_backend
-from consentdesk.core.incident import IncidentOpened
-from consentdesk.core.model import Channel, ConsentEvent, ConsentState, utcnow
-from consentdesk.core.review import Forbidden, ReadLogFilter, Role, Viewer
+from consentdesk.domain.incident import IncidentOpened
+from consentdesk.domain.model import Channel, ConsentEvent, ConsentState, utcnow
+from consentdesk.domain.review import Forbidden, ReadLogFilter, Role, Viewer
 from consentdesk.gui.app import create_app
 from consentdesk.gui.desk import NOT_SIGNED_IN, UNREACHABLE
 from consentdesk.gui.flows import ConsentFlow, Outcome
@@ -40,6 +36,11 @@ from consentdesk.gui.settings import FROM_SIGN_IN
 from consentdesk.gui.signin import SignInPage
 from consentdesk.gui.widgets import Banner
 from consentdesk.gui.window import GEOMETRY_KEY
+from consentdesk.platform import secrets
+from consentdesk.platform.config import Config
+from consentdesk.platform.context import Context
+from consentdesk.stores import review_access
+from consentdesk.stores.http_backend import open_http_backend
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_MS = 20_000

@@ -10,9 +10,9 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from consentdesk.core.backend import Backend, BackendError, Unavailable
-from consentdesk.core.ledger import open_ledger
+from consentdesk.domain.backend import Backend, BackendError, Unavailable
 from consentdesk.gui.tasks import TaskRunner, describe_error
+from consentdesk.stores.ledger import open_ledger
 
 
 @pytest.fixture

@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 from sidebar_support import NUMBER, click, open_caller_by_typing
 
-from consentdesk.core.config import Config
 from consentdesk.gui.flows import ConsentFlow, RequestFlow
 from consentdesk.gui.main import Sidebar
 from consentdesk.gui.settings import MANAGED, SettingsDialog
 from consentdesk.gui.window import SIDEBAR_WIDTH, STRIP_WIDTH
+from consentdesk.platform.config import Config
 
 MakeSidebar = Callable[..., Sidebar]
 SHORTCUT = re.compile(r"\((Ctrl|Alt|F\d+|Esc|Enter)")

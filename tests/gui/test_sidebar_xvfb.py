@@ -1,5 +1,5 @@
 """The real window on a real X server (Xvfb, xcb platform), with a demo caller:
-the screenshot in the README comes from here (docs/screenshot-sidebar.png)."""
+the screenshot in the README comes from here (packaging/screenshots/sidebar.png)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from PySide6.QtGui import QImage
 pytestmark = pytest.mark.xvfb
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS_SHOT = ROOT / "docs" / "screenshot-sidebar.png"
+DOCS_SHOT = ROOT / "packaging" / "screenshots" / "sidebar.png"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 HELPER = Path(__file__).with_name("sidebar_screenshot.py")
 START_DEADLINE = 20.0

@@ -17,7 +17,7 @@ from types import ModuleType
 import pytest
 
 from consentdesk import __version__
-from consentdesk.core.config import SETTINGS, Config
+from consentdesk.platform.config import SETTINGS, Config
 
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(1800)]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from consentdesk import logs
-from consentdesk.logs import REDACTED_EMAIL, REDACTED_NUMBER, redact, setup_logging
+from consentdesk.platform import logs
+from consentdesk.platform.logs import REDACTED_EMAIL, REDACTED_NUMBER, redact, setup_logging
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from consentdesk import __version__
-from consentdesk.core.policy import POLICY_KEY, RegistryValue, read_policy
+from consentdesk.platform.policy import POLICY_KEY, RegistryValue, read_policy
 
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(300)]
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from consentdesk import __version__, logs
+from consentdesk import __version__
 from consentdesk.cli import main
+from consentdesk.platform import logs
 
 SECRETS_AND_PERSONAL_DATA = (
     "+4915112345678",

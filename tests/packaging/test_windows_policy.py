@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from consentdesk.core import policy
-from consentdesk.core.config import Config, ConfigError, LockedSetting
-from consentdesk.core.policy import POLICY_KEY, RegistryValue, read_policy
+from consentdesk.platform import policy
+from consentdesk.platform.config import Config, ConfigError, LockedSetting
+from consentdesk.platform.policy import POLICY_KEY, RegistryValue, read_policy
 
 
 class FakeRegistry:

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from consentdesk.core.catalogue import load_catalogue
-from consentdesk.core.ledger import EmbeddedLedger
-from consentdesk.core.model import (
+from consentdesk.domain.catalogue import load_catalogue
+from consentdesk.domain.model import (
     Channel,
     ConsentEvent,
     ConsentState,
@@ -28,8 +27,15 @@ from consentdesk.core.model import (
     Verification,
     VerificationResult,
 )
-from consentdesk.core.references import new_reference
-from consentdesk.core.scripts import ScriptKind, load_scripts, render, script_context, select_script
+from consentdesk.domain.references import new_reference
+from consentdesk.domain.scripts import (
+    ScriptKind,
+    load_scripts,
+    render,
+    script_context,
+    select_script,
+)
+from consentdesk.stores.ledger import EmbeddedLedger
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # a Monday
 ANNA_CUSTOMER = "+4915112345678"

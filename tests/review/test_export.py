@@ -21,8 +21,7 @@ from review_support import (
     consent,
 )
 
-from consentdesk.core.config import Config
-from consentdesk.core.export import (
+from consentdesk.domain.export import (
     CSV_COLUMNS,
     KANTARA_SCHEMA,
     TS27560_SCHEMA,
@@ -36,8 +35,9 @@ from consentdesk.core.export import (
     write_actions_csv,
     write_json,
 )
-from consentdesk.core.model import Channel, ConsentState, Jurisdiction
-from consentdesk.core.review import ActionKind, ActionRow
+from consentdesk.domain.model import Channel, ConsentState, Jurisdiction
+from consentdesk.domain.review import ActionKind, ActionRow
+from consentdesk.platform.config import Config
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CONTROLLER = Controller.from_config(Config.load(site_files=[]))

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consentdesk.core.incident import (
+from consentdesk.domain.incident import (
     AuthorityNotified,
     CallTag,
     ClockStage,
@@ -24,8 +24,8 @@ from consentdesk.core.incident import (
     require_incident_manager,
     tagged_per_hour,
 )
-from consentdesk.core.model import DomainError, to_jsonable
-from consentdesk.core.review import Forbidden, Role, Viewer, format_local
+from consentdesk.domain.model import DomainError, to_jsonable
+from consentdesk.domain.review import Forbidden, Role, Viewer, format_local
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -13,10 +13,10 @@ import pytest
 from review_support import ANNA_CUSTOMER, T0, Clock, Scenario, populate
 
 from consentdesk.cli import main
-from consentdesk.core.export import KANTARA_SCHEMA, TS27560_SCHEMA, load_schema
-from consentdesk.core.ledger import FILE_NAME, EmbeddedLedger
-from consentdesk.core.review import ReadKind, ReadLogFilter, Role, Viewer
-from consentdesk.core.review_sql import SqlReviewSource, incidents
+from consentdesk.domain.export import KANTARA_SCHEMA, TS27560_SCHEMA, load_schema
+from consentdesk.domain.review import ReadKind, ReadLogFilter, Role, Viewer
+from consentdesk.stores.ledger import FILE_NAME, EmbeddedLedger
+from consentdesk.stores.review_sql import SqlReviewSource, incidents
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from review_support import CATALOGUE, SCRIPTS, T0, consent, notice
 
-from consentdesk.core.model import (
+from consentdesk.domain.model import (
     Channel,
     DomainError,
     Jurisdiction,
@@ -22,8 +22,8 @@ from consentdesk.core.model import (
     RequestType,
     to_jsonable,
 )
-from consentdesk.core.references import new_reference
-from consentdesk.core.review import (
+from consentdesk.domain.references import new_reference
+from consentdesk.domain.review import (
     ActionKind,
     ActionRow,
     Cursor,
@@ -318,7 +318,7 @@ def test_an_extension_after_the_first_month_is_refused() -> None:
 
 
 def test_action_kind_of_consent_events() -> None:
-    from consentdesk.core.model import ConsentState
+    from consentdesk.domain.model import ConsentState
 
     assert action_kind(consent()) == ActionKind.CONSENT
     assert action_kind(consent(state=ConsentState.WITHDRAWN)) == ActionKind.WITHDRAWAL

@@ -25,17 +25,15 @@ from review_support import (
     populate,
 )
 
-from consentdesk.core import review_sql
-from consentdesk.core.backend import NotFound
-from consentdesk.core.incident import AuthorityNotified, CallTag, IncidentClosed, IncidentOpened
-from consentdesk.core.ledger import EmbeddedLedger
-from consentdesk.core.model import (
+from consentdesk.domain.backend import NotFound
+from consentdesk.domain.incident import AuthorityNotified, CallTag, IncidentClosed, IncidentOpened
+from consentdesk.domain.model import (
     Channel,
     DomainError,
     Jurisdiction,
     RequestStatus,
 )
-from consentdesk.core.review import (
+from consentdesk.domain.review import (
     ActionKind,
     Forbidden,
     Page,
@@ -53,7 +51,9 @@ from consentdesk.core.review import (
     raise_flag,
     resolve_flag,
 )
-from consentdesk.core.review_sql import SqlReviewSource
+from consentdesk.stores import review_sql
+from consentdesk.stores.ledger import EmbeddedLedger
+from consentdesk.stores.review_sql import SqlReviewSource
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ADMIN = Viewer("root", Role.ADMIN)

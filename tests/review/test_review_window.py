@@ -27,15 +27,11 @@ from review_support import (
     populate,
 )
 
-from consentdesk.core import review_sql
-from consentdesk.core.backend import Unavailable
-from consentdesk.core.config import Config
-from consentdesk.core.export import KANTARA_SCHEMA, TS27560_SCHEMA, Controller, load_schema
-from consentdesk.core.incident import CallTag
-from consentdesk.core.ledger import EmbeddedLedger
-from consentdesk.core.model import RequestStatus
-from consentdesk.core.review import ReadKind, ReadLogFilter, ReviewSource, Role, Viewer
-from consentdesk.core.review_sql import LedgerIncidents, SqlReviewSource
+from consentdesk.domain.backend import Unavailable
+from consentdesk.domain.export import KANTARA_SCHEMA, TS27560_SCHEMA, Controller, load_schema
+from consentdesk.domain.incident import CallTag
+from consentdesk.domain.model import RequestStatus
+from consentdesk.domain.review import ReadKind, ReadLogFilter, ReviewSource, Role, Viewer
 from consentdesk.gui.review.dialogs import (
     CloseIncidentDialog,
     CommentDialog,
@@ -45,6 +41,10 @@ from consentdesk.gui.review.dialogs import (
 )
 from consentdesk.gui.review.models import ActionTableModel, FlaggedRole
 from consentdesk.gui.review.window import ReviewWindow
+from consentdesk.platform.config import Config
+from consentdesk.stores import review_sql
+from consentdesk.stores.ledger import EmbeddedLedger
+from consentdesk.stores.review_sql import LedgerIncidents, SqlReviewSource
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ADMIN = Viewer("root", Role.ADMIN)
@@ -541,7 +541,7 @@ def test_consentdesk_review_opens_the_window(
     from PySide6.QtCore import QTimer
 
     from consentdesk.cli import main
-    from consentdesk.core.ledger import FILE_NAME
+    from consentdesk.stores.ledger import FILE_NAME
 
     with EmbeddedLedger(data_dir / FILE_NAME, clock=Clock(T0)) as led:
         populate(led)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from consentdesk.core import capture
-from consentdesk.core.catalogue import load_catalogue
-from consentdesk.core.model import (
+from consentdesk.domain import capture
+from consentdesk.domain.catalogue import load_catalogue
+from consentdesk.domain.model import (
     Channel,
     ConsentEvent,
     ConsentState,
@@ -23,8 +23,8 @@ from consentdesk.core.model import (
     Verification,
     VerificationResult,
 )
-from consentdesk.core.references import new_reference
-from consentdesk.core.scripts import (
+from consentdesk.domain.references import new_reference
+from consentdesk.domain.scripts import (
     RenderedScript,
     ScriptKind,
     covers,

@@ -28,7 +28,7 @@ import uvicorn
 from server_records import CATALOGUE, SCRIPTS
 from sqlalchemy import Engine, text
 
-from consentdesk.core.review import Role
+from consentdesk.domain.review import Role
 from consentdesk.server import db
 from consentdesk.server.app import create_app
 from consentdesk.server.store import Store

@@ -15,14 +15,14 @@ import pytest
 from server_records import CATALOGUE, NUMBER, OTHER, SCRIPTS, consent, move, new_request, verify
 from server_support import Api
 
-from consentdesk.core.model import (
+from consentdesk.domain.model import (
     ConsentState,
     RequestStatus,
     RequestType,
     Subject,
     to_jsonable,
 )
-from consentdesk.core.references import new_reference
+from consentdesk.domain.references import new_reference
 from consentdesk.server.app import create_app
 from consentdesk.server.db import make_engine
 
@@ -702,9 +702,10 @@ def test_openapi_document_is_committed_and_current() -> None:
     from server_support import REPO
 
     app = create_app(make_engine("sqlite://"), catalogue=CATALOGUE, scripts=SCRIPTS)
-    committed = json.loads((REPO / "openapi.json").read_text(encoding="utf-8"))
+    committed = json.loads((REPO / "resources" / "openapi.json").read_text(encoding="utf-8"))
     assert committed == app.openapi(), (
-        "openapi.json is stale: regenerate with `consentdesk serve --openapi > openapi.json`"
+        "resources/openapi.json is stale: regenerate it with "
+        "`consentdesk serve --openapi > resources/openapi.json`"
     )
 
 

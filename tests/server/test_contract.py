@@ -23,10 +23,8 @@ import pytest
 from server_records import CATALOGUE, NUMBER, OTHER, SCRIPTS, consent, move, new_request, verify
 from server_support import ServerProcess, seed_users, sqlite_url, wipe
 
-from consentdesk.core.backend import Backend, NotFound
-from consentdesk.core.http_backend import HttpBackend, SyncReport
-from consentdesk.core.ledger import EmbeddedLedger
-from consentdesk.core.model import (
+from consentdesk.domain.backend import Backend, NotFound
+from consentdesk.domain.model import (
     Channel,
     ConsentEvent,
     ConsentState,
@@ -43,9 +41,11 @@ from consentdesk.core.model import (
     receipt_from_json,
     utcnow,
 )
-from consentdesk.core.outbox import Outbox
-from consentdesk.core.references import new_reference
+from consentdesk.domain.references import new_reference
 from consentdesk.server import db
+from consentdesk.stores.http_backend import HttpBackend, SyncReport
+from consentdesk.stores.ledger import EmbeddedLedger
+from consentdesk.stores.outbox import Outbox
 
 AGENT = "alice"
 

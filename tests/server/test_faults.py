@@ -20,11 +20,11 @@ from server_records import CATALOGUE, NUMBER, SCRIPTS, consent, new_request
 from server_support import ServerProcess, postgres_database, seed_users, wait_until
 from sqlalchemy import Engine, text
 
-from consentdesk.core.http_backend import BATCH_RECORDS, HttpBackend, SyncReport
-from consentdesk.core.model import Channel, ConsentState
-from consentdesk.core.outbox import Outbox
+from consentdesk.domain.model import Channel, ConsentState
 from consentdesk.server import db
 from consentdesk.server.store import Store
+from consentdesk.stores.http_backend import BATCH_RECORDS, HttpBackend, SyncReport
+from consentdesk.stores.outbox import Outbox
 
 pytestmark = pytest.mark.postgres
 CAPTURES = 1000  # enough that a sync pass is still running when the server dies

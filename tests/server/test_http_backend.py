@@ -13,15 +13,8 @@ import pytest
 import truststore
 from server_records import CATALOGUE, NUMBER, SCRIPTS, consent
 
-from consentdesk.core.backend import NotFound, Unavailable
-from consentdesk.core.http_backend import (
-    AuthError,
-    HttpBackend,
-    InsecureServer,
-    check_server_url,
-    ssl_context,
-)
-from consentdesk.core.model import (
+from consentdesk.domain.backend import NotFound, Unavailable
+from consentdesk.domain.model import (
     Channel,
     ConsentState,
     DomainError,
@@ -30,9 +23,16 @@ from consentdesk.core.model import (
     to_jsonable,
     utcnow,
 )
-from consentdesk.core.outbox import Outbox
-from consentdesk.core.review import Forbidden
-from consentdesk.core.status import current_status
+from consentdesk.domain.review import Forbidden
+from consentdesk.domain.status import current_status
+from consentdesk.stores.http_backend import (
+    AuthError,
+    HttpBackend,
+    InsecureServer,
+    check_server_url,
+    ssl_context,
+)
+from consentdesk.stores.outbox import Outbox
 
 URL = "https://ledger.example.org"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -88,7 +88,7 @@ class FakeServer:
         return problem(404, "Not found")
 
     def _status(self) -> SubjectStatus:
-        from consentdesk.core.model import Subject, event_from_json
+        from consentdesk.domain.model import Subject, event_from_json
 
         events = [event_from_json(e) for e in self.history]
         return SubjectStatus(Subject(NUMBER), current_status(events, CATALOGUE, utcnow()), ())
@@ -398,7 +398,7 @@ def test_identity_and_catalogue_are_remembered_for_offline_use(
     assert again.identity is not None and again.identity.name == "alice"
     assert again.catalogue() == CATALOGUE and tuple(again.scripts()) == SCRIPTS
     with pytest.raises(DomainError, match="telepathy"):
-        from consentdesk.core.model import ConsentEvent
+        from consentdesk.domain.model import ConsentEvent
 
         event = consent(agent="alice")
         again.capture(ConsentEvent(**{**_fields(event), "purpose": "telepathy"}))

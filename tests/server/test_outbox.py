@@ -16,15 +16,13 @@ import pytest
 from server_records import CATALOGUE, NUMBER, consent, new_request
 from server_support import wait_until
 
-from consentdesk.core.model import DomainError
-from consentdesk.core.outbox import (
+from consentdesk.domain.admission import check_consent, check_new_request, check_subject
+from consentdesk.domain.model import DomainError
+from consentdesk.stores.outbox import (
     ItemKind,
     ItemState,
     Outbox,
     OutboxError,
-    check_consent,
-    check_new_request,
-    check_subject,
     outbox_path,
 )
 
@@ -163,7 +161,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from server_records import consent
-from consentdesk.core.outbox import ItemKind, Outbox
+from consentdesk.stores.outbox import ItemKind, Outbox
 box = Outbox(Path(sys.argv[1]))
 while True:
     event = consent(agent="alice")

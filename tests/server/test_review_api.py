@@ -15,9 +15,9 @@ import httpx
 from server_records import NUMBER, consent
 from server_support import Api
 
-from consentdesk.core.incident import AuthorityNotified, CallTag, IncidentOpened
-from consentdesk.core.model import to_jsonable, utcnow
-from consentdesk.core.review import raise_flag
+from consentdesk.domain.incident import AuthorityNotified, CallTag, IncidentOpened
+from consentdesk.domain.model import to_jsonable, utcnow
+from consentdesk.domain.review import raise_flag
 
 PROBLEM = "application/problem+json"
 

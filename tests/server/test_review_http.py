@@ -1,7 +1,7 @@
 """Review, QA flags and incident mode through the HTTP clients, against real servers.
 
 ``consentdesk serve`` runs as a subprocess on SQLite and on PostgreSQL; the
-clients are :mod:`consentdesk.core.http_review` over a real HttpBackend, so
+clients are :mod:`consentdesk.stores.http_review` over a real HttpBackend, so
 every scope asserted here is the server's, not the client's.
 """
 
@@ -19,11 +19,9 @@ import pytest
 from server_records import NUMBER, OTHER, consent, new_request
 from server_support import ServerProcess, seed_users, sqlite_url, wipe
 
-from consentdesk.core.backend import NotFound
-from consentdesk.core.http_backend import HttpBackend
-from consentdesk.core.http_review import HttpIncidents, HttpReviewSource
-from consentdesk.core.incident import AuthorityNotified, CallTag, IncidentClosed, IncidentOpened
-from consentdesk.core.model import (
+from consentdesk.domain.backend import NotFound
+from consentdesk.domain.incident import AuthorityNotified, CallTag, IncidentClosed, IncidentOpened
+from consentdesk.domain.model import (
     ConsentEvent,
     ConsentState,
     DomainError,
@@ -31,8 +29,7 @@ from consentdesk.core.model import (
     to_jsonable,
     utcnow,
 )
-from consentdesk.core.outbox import Outbox
-from consentdesk.core.review import (
+from consentdesk.domain.review import (
     ActionKind,
     FlagAction,
     FlagNote,
@@ -49,6 +46,9 @@ from consentdesk.core.review import (
     resolve_flag,
 )
 from consentdesk.server import db
+from consentdesk.stores.http_backend import HttpBackend
+from consentdesk.stores.http_review import HttpIncidents, HttpReviewSource
+from consentdesk.stores.outbox import Outbox
 
 LENA = Viewer("lena", Role.LEAD, "red")
 ADAM = Viewer("adam", Role.ADMIN)

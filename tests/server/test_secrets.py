@@ -9,8 +9,8 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from consentdesk.core import secrets
-from consentdesk.core.secrets import KeyringUnavailable
+from consentdesk.platform import secrets
+from consentdesk.platform.secrets import KeyringUnavailable
 
 SERVER = "https://ledger.example.org"
 

@@ -102,7 +102,9 @@ def test_database_problems_are_one_line(tmp_path: Path) -> None:
 def test_openapi_is_printed_as_committed() -> None:
     result = run("serve", "--openapi")
     assert result.returncode == 0
-    assert json.loads(result.stdout) == json.loads((REPO / "openapi.json").read_text())
+    assert json.loads(result.stdout) == json.loads(
+        (REPO / "resources" / "openapi.json").read_text()
+    )
 
 
 def test_the_desktop_cli_does_without_the_server_extra(tmp_path: Path) -> None:

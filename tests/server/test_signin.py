@@ -13,13 +13,14 @@ from pytestqt.qtbot import QtBot
 from server_records import CATALOGUE, SCRIPTS
 from server_support import ThreadServer, seed_users, sqlite_url
 
-from consentdesk.core import http_backend, secrets
-from consentdesk.core.config import Config
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.signin import MANAGED, SignInPage
 from consentdesk.gui.tasks import TaskRunner
+from consentdesk.platform import secrets
+from consentdesk.platform.config import Config
 from consentdesk.server import db
 from consentdesk.server.app import create_app
+from consentdesk.stores import http_backend
 
 
 @pytest.fixture(scope="module")

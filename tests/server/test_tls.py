@@ -13,10 +13,10 @@ import uvicorn
 from server_records import CATALOGUE, NUMBER, SCRIPTS
 from server_support import seed_users, sqlite_url, wait_until
 
-from consentdesk.core.http_backend import HttpBackend, InsecureServer, probe_server
-from consentdesk.core.outbox import Outbox
 from consentdesk.server import db
 from consentdesk.server.app import create_app
+from consentdesk.stores.http_backend import HttpBackend, InsecureServer, probe_server
+from consentdesk.stores.outbox import Outbox
 
 
 def openssl(*args: str, cwd: Path) -> None:

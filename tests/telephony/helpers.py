@@ -120,8 +120,8 @@ def write_config(path: Path, **sections: dict[str, object]) -> Path:
 
 
 def seeded_data_dir(path: Path) -> Path:
-    from consentdesk.core.demo import seed
-    from consentdesk.core.ledger import open_ledger
+    from consentdesk.stores.demo import seed
+    from consentdesk.stores.ledger import open_ledger
 
     ledger = open_ledger(path)
     try:
@@ -149,11 +149,11 @@ class SidebarStarter:
         self.started: list[RunningSidebar] = []
 
     def __call__(self, *, baresip: str | None = None) -> RunningSidebar:
-        from consentdesk.cli.common import Context
-        from consentdesk.core.config import Config
         from consentdesk.gui.ipc import claim_instance
         from consentdesk.gui.main import build_sidebar
         from consentdesk.gui.telephony_glue import attach_telephony
+        from consentdesk.platform.config import Config
+        from consentdesk.platform.context import Context
 
         qtbot, data_dir = self.qtbot, self.data_dir
         config = Config.load(user_file=self.config_file, site_files=[])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSocketNotifier
 
-from consentdesk.core.model import to_jsonable
+from consentdesk.domain.model import to_jsonable
 from consentdesk.gui.ipc import claim_instance
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from consentdesk.core.calls import FILE_NAME, RecentCalls, retention_cutoff
-from consentdesk.core.config import Config
+from consentdesk.platform.config import Config
+from consentdesk.telephony.calls import FILE_NAME, RecentCalls, retention_cutoff
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)

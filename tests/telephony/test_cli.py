@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from consentdesk.core import phone
-from consentdesk.core.calls import RecentCalls
-from consentdesk.core.config import Config
-from consentdesk.core.demo import DEMO_CALLER
+from consentdesk.domain import phone
+from consentdesk.platform.config import Config
+from consentdesk.stores.demo import DEMO_CALLER
+from consentdesk.telephony.calls import RecentCalls
 from consentdesk.telephony.events import CallPhase, CallSource
 from consentdesk.telephony.handoff import InstancePaths, drain_spool
 

@@ -11,11 +11,11 @@ from PySide6.QtCore import QCoreApplication, QUrl
 from PySide6.QtGui import QFileOpenEvent
 from pytestqt.qtbot import QtBot
 
-from consentdesk.cli.common import Context, UsageError
-from consentdesk.core.config import Config
-from consentdesk.core.demo import DEMO_CALLER
 from consentdesk.gui.calls import CallController
 from consentdesk.gui.telephony_glue import attach_telephony
+from consentdesk.platform.config import Config, ConfigError
+from consentdesk.platform.context import Context
+from consentdesk.stores.demo import DEMO_CALLER
 from consentdesk.telephony.events import CallSource
 
 from .helpers import OFFSCREEN_LIMITS, RunningSidebar, write_config
@@ -71,7 +71,7 @@ def test_bad_baresip_address_is_a_usage_error(
         config=Config.load(user_file=tmp_path / "none.toml", site_files=[]), data_dir=data_dir
     )
     controller = CallController()
-    with pytest.raises(UsageError, match="HOST:PORT"):
+    with pytest.raises(ConfigError, match="HOST:PORT"):
         attach_telephony(
             controller, ctx, argparse.Namespace(baresip=address), server=None, tasks=None
         )

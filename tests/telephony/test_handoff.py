@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consentdesk.core.model import to_jsonable
+from consentdesk.domain.model import to_jsonable
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource, call_event_from_json
 from consentdesk.telephony.handoff import (
     HEADER,

@@ -16,10 +16,10 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
 
-from consentdesk.core.calls import CallRecord
-from consentdesk.core.demo import DEMO_CALLER
-from consentdesk.core.model import ConsentEvent
+from consentdesk.domain.model import ConsentEvent
 from consentdesk.gui.flows import ConsentFlow
+from consentdesk.stores.demo import DEMO_CALLER
+from consentdesk.telephony.calls import CallRecord
 from consentdesk.telephony.events import CallPhase, CallSource
 
 from .helpers import OFFSCREEN_LIMITS, RunningSidebar

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from consentdesk import __version__
-from consentdesk.cli.common import ArgumentParser, Context, UsageError, run_handler
+from consentdesk.cli.common import ArgumentParser, UsageError, context_from_args, run_handler
 
 # Subcommand modules, in help order. Each has register(subparsers).
 COMMAND_MODULES = [
@@ -52,11 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from consentdesk.logs import setup_logging
+    from consentdesk.platform.logs import setup_logging
 
     try:
         setup_logging()
-        ctx = Context.from_args(args)
+        ctx = context_from_args(args)
     except ValueError as exc:  # a bad CONSENTDESK_LOG_LEVEL
         print(f"consentdesk: {exc}", file=sys.stderr)
         return 2

@@ -7,15 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
-
-import platformdirs
 
 # Only what every command needs: building the parser and the softphone hand-off
 # (``consentdesk call``) must not load the domain model, ledger or review code.
-from consentdesk.core.config import APP, Config, ConfigError
+from consentdesk.platform.config import ConfigError
+from consentdesk.platform.context import Context
 
 
 class UsageError(Exception):
@@ -29,30 +26,16 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
-@dataclass
-class Context:
-    config: Config
-    data_dir: Path
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Context:
-        try:
-            config = Config.load(user_file=Path(args.config) if args.config else None)
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
-        data_dir = args.data_dir or os.environ.get("CONSENTDESK_DATA_DIR")
-        path = (
-            Path(data_dir) if data_dir else Path(platformdirs.user_data_dir(APP, appauthor=False))
-        )
-        return cls(config=config, data_dir=path)
-
-    @property
-    def region(self) -> str:
-        return str(self.config.get("general.region"))
+def context_from_args(args: argparse.Namespace) -> Context:
+    """The context named by the global options; a bad config file is a usage error."""
+    try:
+        return Context.load(config_file=args.config, data_dir=args.data_dir)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def print_json(value: Any) -> None:
-    from consentdesk.core.model import to_jsonable
+    from consentdesk.domain.model import to_jsonable
 
     json.dump(to_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
@@ -73,8 +56,8 @@ def run_handler(
     except Exception as exc:
         # Imported only once something failed, so a command that succeeds (the
         # softphone hand-off above all) never loads the backend for this.
-        from consentdesk.core.backend import BackendError
-        from consentdesk.core.model import DomainError
+        from consentdesk.domain.backend import BackendError
+        from consentdesk.domain.model import DomainError
 
         if not isinstance(exc, UsageError | DomainError | BackendError | ConfigError):
             raise

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from consentdesk.cli.common import Context, UsageError, print_json
 
 # The model's enums name the choices in --help; the telephony hand-off loads it anyway.
-from consentdesk.core.model import (
+from consentdesk.domain.model import (
     CellStatus,
     Channel,
     ConsentEvent,
@@ -29,8 +29,8 @@ from consentdesk.core.model import (
 )
 
 if TYPE_CHECKING:
-    from consentdesk.core.catalogue import Catalogue
-    from consentdesk.core.ledger import EmbeddedLedger
+    from consentdesk.domain.catalogue import Catalogue
+    from consentdesk.stores.ledger import EmbeddedLedger
 
 CAPTURE_STATES = (ConsentState.GIVEN, ConsentState.REFUSED, ConsentState.WITHDRAWN)
 NOT_APPLICABLE = "–"
@@ -183,7 +183,7 @@ def _received(value: str | None) -> date | None:
 
 @contextmanager
 def _ledger(ctx: Context) -> Iterator[EmbeddedLedger]:
-    from consentdesk.core.ledger import open_ledger
+    from consentdesk.stores.ledger import open_ledger
 
     ledger = open_ledger(ctx.data_dir)
     try:
@@ -196,7 +196,7 @@ def _ledger(ctx: Context) -> Iterator[EmbeddedLedger]:
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core.demo import seed
+    from consentdesk.stores.demo import seed
 
     with _ledger(ctx) as ledger:
         summary = seed(ledger, region=ctx.region)
@@ -213,7 +213,7 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core import phone
+    from consentdesk.domain import phone
 
     number = phone.normalize(args.number, ctx.region)
     with _ledger(ctx) as ledger:
@@ -248,7 +248,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core import phone
+    from consentdesk.domain import phone
 
     number = phone.normalize(args.number, ctx.region)
     with _ledger(ctx) as ledger:
@@ -266,9 +266,9 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_consent(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core import phone
-    from consentdesk.core.capture import consent_event
-    from consentdesk.core.scripts import ScriptKind, render, script_by_id, script_context
+    from consentdesk.domain import phone
+    from consentdesk.domain.capture import consent_event
+    from consentdesk.domain.scripts import ScriptKind, render, script_by_id, script_context
 
     number = phone.normalize(args.number, ctx.region)
     agent = _agent(args.agent)
@@ -321,8 +321,8 @@ def cmd_consent(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_request_create(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core import phone, rules
-    from consentdesk.core.capture import privacy_request
+    from consentdesk.domain import phone, rules
+    from consentdesk.domain.capture import privacy_request
 
     number = phone.normalize(args.number, ctx.region)
     kind = RequestType(_choice("request type", args.type, [t.value for t in RequestType]))
@@ -363,7 +363,7 @@ def cmd_request_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core.ledger import FILE_NAME
+    from consentdesk.stores.ledger import FILE_NAME
 
     path = ctx.data_dir / FILE_NAME
     if not path.exists():
@@ -420,7 +420,7 @@ def _due_text(request: PrivacyRequest, today: date) -> str:
 
 
 def _request_table(requests: Sequence[PrivacyRequest], today: date, *, with_number: bool) -> str:
-    from consentdesk.core import phone
+    from consentdesk.domain import phone
 
     headers = ["reference", "type", "law", "status", "received", "due", "when"]
     if with_number:

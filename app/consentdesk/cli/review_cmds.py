@@ -22,11 +22,12 @@ from datetime import date, tzinfo
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from consentdesk import __version__
 from consentdesk.cli.common import Context, UsageError, print_json
 
 if TYPE_CHECKING:
-    from consentdesk.core.incident import Incident
-    from consentdesk.core.review import Viewer
+    from consentdesk.domain.incident import Incident
+    from consentdesk.domain.review import Viewer
 
 FORMATS = ("csv", "ts27560", "kantara")
 
@@ -136,7 +137,7 @@ def _incident_id(parser: argparse.ArgumentParser) -> None:
 
 
 def _viewer(ctx: Context) -> Viewer:
-    from consentdesk.core.review import Role, Viewer
+    from consentdesk.domain.review import Role, Viewer
 
     name = str(ctx.config.get("general.agent")).strip() or getpass.getuser()
     return Viewer(name, Role.ADMIN)
@@ -145,7 +146,7 @@ def _viewer(ctx: Context) -> Viewer:
 def _zone(args: argparse.Namespace, ctx: Context) -> tzinfo:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from consentdesk.core.review import local_zone
+    from consentdesk.domain.review import local_zone
 
     name = getattr(args, "tz", None)
     if not name:
@@ -158,8 +159,8 @@ def _zone(args: argparse.Namespace, ctx: Context) -> tzinfo:
 
 @contextmanager
 def _source(ctx: Context) -> Iterator[Any]:
-    from consentdesk.core.ledger import open_ledger
-    from consentdesk.core.review_sql import SqlReviewSource
+    from consentdesk.stores.ledger import open_ledger
+    from consentdesk.stores.review_sql import SqlReviewSource
 
     ledger = open_ledger(ctx.data_dir)
     try:
@@ -206,8 +207,8 @@ def _output(target: str) -> Iterator[IO[str]]:
 
 
 def cmd_review(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core.ledger import open_ledger
-    from consentdesk.core.review_sql import SqlReviewSource
+    from consentdesk.stores.ledger import open_ledger
+    from consentdesk.stores.review_sql import SqlReviewSource
 
     viewer = _viewer(ctx)
 
@@ -231,8 +232,8 @@ def cmd_review(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core import phone
-    from consentdesk.core.export import (
+    from consentdesk.domain import phone
+    from consentdesk.domain.export import (
         KANTARA_SCHEMA,
         TS27560_SCHEMA,
         Controller,
@@ -242,7 +243,7 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
         write_actions_csv,
         write_json,
     )
-    from consentdesk.core.review import ReviewFilter, Search, SearchKind, local_days
+    from consentdesk.domain.review import ReviewFilter, Search, SearchKind, local_days
 
     tz = _zone(args, ctx)
     first, last = _day(args.first, "--from"), _day(args.last, "--to")
@@ -273,7 +274,11 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
             what = f"{count} actions"
         elif args.format == "ts27560":
             doc = ts27560_records(
-                source.export_events(flt), source.catalogue(), controller, view=flt.describe()
+                source.export_events(flt),
+                source.catalogue(),
+                controller,
+                view=flt.describe(),
+                generator=f"consentdesk {__version__}",
             )
             with _output(args.output) as out:
                 write_json(doc, out, schema_name=TS27560_SCHEMA)
@@ -308,8 +313,8 @@ def _find(source: Any, text: str) -> Incident:
 
 
 def _show(incident: Incident, tz: tzinfo) -> str:
-    from consentdesk.core.incident import describe_clock, notification_clock
-    from consentdesk.core.model import utcnow
+    from consentdesk.domain.incident import describe_clock, notification_clock
+    from consentdesk.domain.model import utcnow
 
     state = "open" if incident.is_open else "closed"
     clock = describe_clock(notification_clock(incident, utcnow()), tz)
@@ -326,7 +331,7 @@ def _print_incident(args: argparse.Namespace, incident: Incident, tz: tzinfo, ve
 
 
 def cmd_incident_open(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core.incident import IncidentOpened, parse_local_time
+    from consentdesk.domain.incident import IncidentOpened, parse_local_time
 
     tz = _zone(args, ctx)
     if args.script_file:
@@ -356,7 +361,7 @@ def cmd_incident_open(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_incident_list(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core.review import format_local
+    from consentdesk.domain.review import format_local
 
     tz = _zone(args, ctx)
     with _source(ctx) as source:
@@ -384,8 +389,8 @@ def _record(
 
 
 def cmd_incident_notify(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core.incident import AuthorityNotified, parse_local_time
-    from consentdesk.core.model import utcnow
+    from consentdesk.domain.incident import AuthorityNotified, parse_local_time
+    from consentdesk.domain.model import utcnow
 
     def build(source: Any, incident: Incident, tz: tzinfo) -> AuthorityNotified:
         return AuthorityNotified(
@@ -401,7 +406,7 @@ def cmd_incident_notify(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_incident_close(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core.incident import IncidentClosed
+    from consentdesk.domain.incident import IncidentClosed
 
     def build(source: Any, incident: Incident, _tz: tzinfo) -> IncidentClosed:
         return IncidentClosed(incident.incident_id, args.summary, by=source.viewer.name)
@@ -410,7 +415,7 @@ def cmd_incident_close(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_incident_tag(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core.incident import CallTag
+    from consentdesk.domain.incident import CallTag
 
     with _source(ctx) as source:
         incident = _find(source, args.incident)

@@ -125,7 +125,7 @@ def _server_errors() -> Iterator[None]:
     except Exception as exc:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from consentdesk.core.backend import BackendError
+        from consentdesk.domain.backend import BackendError
 
         if isinstance(exc, SQLAlchemyError):
             raise BackendError(f"database error: {_first_line(exc)}") from None
@@ -149,8 +149,8 @@ def _engine(args: argparse.Namespace, *, current: bool = True) -> Any:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from consentdesk.core.catalogue import load_catalogue
-    from consentdesk.core.scripts import load_scripts
+    from consentdesk.domain.catalogue import load_catalogue
+    from consentdesk.domain.scripts import load_scripts
     from consentdesk.server.store import Store
 
     return Store(_engine(args), catalogue=load_catalogue(), scripts=load_scripts())
@@ -199,7 +199,7 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _setup_logging(level: str) -> None:
-    from consentdesk.logs import FORMAT, RedactingFilter
+    from consentdesk.platform.logs import FORMAT, RedactingFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
@@ -238,7 +238,7 @@ def cmd_db_verify(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_user_add(args: argparse.Namespace, ctx: Context) -> int:
     def body() -> int:
-        from consentdesk.core.review import Role
+        from consentdesk.domain.review import Role
 
         _store(args).add_user(args.name, Role(args.role), team=args.team)
         team = f" in team {args.team}" if args.team else ""

@@ -38,7 +38,7 @@ def launch_sidebar(args: argparse.Namespace, ctx: Context) -> int:
     number = None
     if caller is not None:
         # Only here: libphonenumber's metadata costs tens of ms before the first paint.
-        from consentdesk.core import phone
+        from consentdesk.domain import phone
 
         try:
             number = phone.normalize(caller, ctx.region)

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from consentdesk import __version__, logs
+from consentdesk import __version__
 from consentdesk.cli.common import Context, UsageError
-from consentdesk.core.config import SETTINGS, site_config_files
+from consentdesk.platform import logs
+from consentdesk.platform.config import SETTINGS, site_config_files
 
 REDACTED = "[redacted]"
 # Settings that identify a person (the agent); shown only as set / not set.
@@ -185,7 +186,7 @@ def _home(text: str) -> str:
 
 
 def paths(ctx: Context) -> dict[str, Any]:
-    from consentdesk.core.policy import POLICY_LABEL
+    from consentdesk.platform.policy import POLICY_LABEL
 
     user_file = ctx.config.user_file
     return {

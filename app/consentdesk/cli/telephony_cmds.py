@@ -174,7 +174,7 @@ def start_sidebar(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def calls_cmd(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.core.calls import RecentCalls
+    from consentdesk.telephony.calls import RecentCalls
 
     records = RecentCalls.open(ctx.data_dir, ctx.config).recent()
     if args.json:
@@ -183,7 +183,7 @@ def calls_cmd(args: argparse.Namespace, ctx: Context) -> int:
     if not records:
         print("No calls this shift.")
         return 0
-    from consentdesk.core import phone
+    from consentdesk.domain import phone
 
     print(f"{'time':8}  {'caller':20}  {'name':18}  {'answered':8}  {'ended':8}  captures  source")
     for r in records:

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from consentdesk.core.config import Config
-from consentdesk.core.model import Jurisdiction, Purpose
+from consentdesk.domain.model import Jurisdiction, Purpose
 from consentdesk.gui.tasks import Task, TaskRunner, describe_error
+from consentdesk.platform.config import Config
 
 if TYPE_CHECKING:
-    from consentdesk.core.backend import Backend
-    from consentdesk.core.catalogue import Catalogue
-    from consentdesk.core.review import Viewer
-    from consentdesk.core.scripts import Script
+    from consentdesk.domain.backend import Backend
+    from consentdesk.domain.catalogue import Catalogue
+    from consentdesk.domain.review import Viewer
+    from consentdesk.domain.scripts import Script
 
 log = logging.getLogger("consentdesk.gui")
 
@@ -55,9 +55,9 @@ class SyncResult:
 
 def is_sign_in_problem(exc: BaseException) -> bool:
     """Errors only the agent (in Settings) or IT can fix: token, keyring, address."""
-    from consentdesk.core.http_backend import AuthError, InsecureServer
-    from consentdesk.core.review import Forbidden
-    from consentdesk.core.secrets import KeyringUnavailable
+    from consentdesk.domain.review import Forbidden
+    from consentdesk.platform.secrets import KeyringUnavailable
+    from consentdesk.stores.http_backend import AuthError, InsecureServer
 
     return isinstance(exc, AuthError | InsecureServer | KeyringUnavailable | Forbidden)
 
@@ -65,8 +65,8 @@ def is_sign_in_problem(exc: BaseException) -> bool:
 def signed_in_identity(backend: Backend) -> Viewer | None:
     """Who the team server's token belongs to (on the worker); None on the embedded
     ledger. Offline, the identity remembered from the last sign-in."""
-    from consentdesk.core.backend import Unavailable
-    from consentdesk.core.http_backend import HttpBackend
+    from consentdesk.domain.backend import Unavailable
+    from consentdesk.stores.http_backend import HttpBackend
 
     if not isinstance(backend, HttpBackend):
         return None
@@ -84,8 +84,8 @@ def sync_pass(backend: Backend) -> SyncResult | None:
     The backend stays on the one worker thread (the Backend contract), so a
     status read never races a pass that is taking records out of the outbox.
     """
-    from consentdesk.core.backend import BackendError, Unavailable
-    from consentdesk.core.http_backend import HttpBackend
+    from consentdesk.domain.backend import BackendError, Unavailable
+    from consentdesk.stores.http_backend import HttpBackend
 
     if not isinstance(backend, HttpBackend):
         return None
@@ -107,7 +107,7 @@ def sync_pass(backend: Backend) -> SyncResult | None:
 
 def waiting_count(backend: Backend) -> int | None:
     """Captures waiting in the outbox (on the worker); None on the embedded ledger."""
-    from consentdesk.core.http_backend import HttpBackend
+    from consentdesk.stores.http_backend import HttpBackend
 
     return backend.pending_count() if isinstance(backend, HttpBackend) else None
 
@@ -339,7 +339,7 @@ class Desk(QObject):
     def viewer(self) -> Viewer:
         """Who reads and tags at this desk: the agent id, else the login name."""
         # Loaded with the backend already; imported here to keep start-up lean.
-        from consentdesk.core.review import Role, Viewer
+        from consentdesk.domain.review import Role, Viewer
 
         if self.identity is not None:
             return self.identity

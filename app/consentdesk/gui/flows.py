@@ -37,11 +37,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core import rules
-from consentdesk.core.backend import Backend
-from consentdesk.core.capture import MAX_NOTE_CHARS, consent_event, privacy_request
-from consentdesk.core.catalogue import Catalogue
-from consentdesk.core.model import (
+from consentdesk.domain import rules
+from consentdesk.domain.backend import Backend
+from consentdesk.domain.capture import MAX_NOTE_CHARS, consent_event, privacy_request
+from consentdesk.domain.catalogue import Catalogue
+from consentdesk.domain.model import (
     CellStatus,
     Channel,
     CollectionMethod,
@@ -59,8 +59,8 @@ from consentdesk.core.model import (
     Verification,
     VerificationResult,
 )
-from consentdesk.core.references import new_reference
-from consentdesk.core.scripts import (
+from consentdesk.domain.references import new_reference
+from consentdesk.domain.scripts import (
     Block,
     RenderedScript,
     Script,

@@ -35,8 +35,8 @@ from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import StateChip, scaled_font
 
 if TYPE_CHECKING:
-    from consentdesk.core.backend import Backend
-    from consentdesk.core.incident import CallTag, Incident
+    from consentdesk.domain.backend import Backend
+    from consentdesk.domain.incident import CallTag, Incident
 
 log = logging.getLogger("consentdesk.gui.incident")
 
@@ -230,7 +230,7 @@ class IncidentBanner(QFrame):
         viewer = self.desk.viewer()
 
         def fetch(backend: Backend) -> tuple[Incident, ...]:
-            from consentdesk.core.review_access import incidents_for
+            from consentdesk.stores.review_access import incidents_for
 
             return tuple(incidents_for(backend, viewer).incidents(open_only=True))
 
@@ -244,7 +244,7 @@ class IncidentBanner(QFrame):
             self.show_incidents(incidents)
 
     def _fetch_failed(self, exc: BaseException) -> None:
-        from consentdesk.core.review_access import ReviewUnavailable
+        from consentdesk.stores.review_access import ReviewUnavailable
 
         self._fetching = False
         if isinstance(exc, ReviewUnavailable):
@@ -327,8 +327,8 @@ class IncidentBanner(QFrame):
         viewer = self.desk.viewer()
 
         def record(backend: Backend) -> CallTag:
-            from consentdesk.core.incident import CallTag
-            from consentdesk.core.review_access import incidents_for
+            from consentdesk.domain.incident import CallTag
+            from consentdesk.stores.review_access import incidents_for
 
             return incidents_for(backend, viewer).tag_call(
                 CallTag(incident_id, call_id, viewer.name)

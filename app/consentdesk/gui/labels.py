@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from consentdesk.core.model import (
+from consentdesk.domain.model import (
     Channel,
     CollectionMethod,
     ConsentState,

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 import shiboken6
 from PySide6.QtWidgets import QApplication
 
-from consentdesk.cli.common import Context
 from consentdesk.gui.calls import CallController
 from consentdesk.gui.desk import SYNC_INTERVAL_MS, Desk
 from consentdesk.gui.tasks import TaskRunner
 from consentdesk.gui.window import INCIDENT_POLL_MS, SettingsPageFactory, SidebarWindow
+from consentdesk.platform.context import Context
 
 if TYPE_CHECKING:
-    from consentdesk.core.backend import Backend
+    from consentdesk.domain.backend import Backend
     from consentdesk.gui.flows import Outcome
 
 log = logging.getLogger("consentdesk.gui")
@@ -37,7 +37,7 @@ def embedded_backend(ctx: Context) -> Callable[[], Backend]:
     """Opens the embedded ledger in the data folder (called on the worker)."""
 
     def open_backend() -> Backend:
-        from consentdesk.core.ledger import open_ledger
+        from consentdesk.stores.ledger import open_ledger
 
         return open_ledger(ctx.data_dir)
 
@@ -50,9 +50,9 @@ def open_server_backend(ctx: Context, url: str) -> Backend:
     The token comes from the OS keyring, else ``CONSENTDESK_TOKEN``; without
     either the agent is sent to Settings (or, with no keyring, to the variable).
     """
-    from consentdesk.core import secrets
-    from consentdesk.core.http_backend import AuthError, check_server_url, open_http_backend
     from consentdesk.gui.desk import NO_KEYRING, NOT_SIGNED_IN
+    from consentdesk.platform import secrets
+    from consentdesk.stores.http_backend import AuthError, check_server_url, open_http_backend
 
     url = check_server_url(url)  # a bad address says so before the keyring is asked
     token = secrets.resolve_token(url)

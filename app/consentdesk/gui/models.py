@@ -19,7 +19,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QFont
 
-from consentdesk.core.model import (
+from consentdesk.domain.model import (
     CellStatus,
     Channel,
     ConsentEvent,
@@ -30,7 +30,7 @@ from consentdesk.core.model import (
 from consentdesk.gui import labels, theme
 
 if TYPE_CHECKING:
-    from consentdesk.core.catalogue import Catalogue
+    from consentdesk.domain.catalogue import Catalogue
 
 _USER = int(Qt.ItemDataRole.UserRole)
 

@@ -38,8 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core.catalogue import Catalogue
-from consentdesk.core.model import Channel, ConsentEvent, ConsentState, SubjectStatus, utcnow
+from consentdesk.domain.catalogue import Catalogue
+from consentdesk.domain.model import Channel, ConsentEvent, ConsentState, SubjectStatus, utcnow
 from consentdesk.gui import labels, theme
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.delegates import CellDelegate, TwoLineDelegate, scaled_font_for
@@ -59,7 +59,7 @@ from consentdesk.telephony.events import CallPhase
 # The capture flows (and the capture rules they pull in) are imported where a
 # flow starts, so that start-up paints the window without them.
 if TYPE_CHECKING:
-    from consentdesk.core.backend import Backend
+    from consentdesk.domain.backend import Backend
     from consentdesk.gui.flows import FlowEnv, FlowPage, Outcome
 
 log = logging.getLogger("consentdesk.gui.panel")
@@ -195,7 +195,7 @@ class CallerHeader(QFrame):
             self.number.setText("No number sent — look the caller up below")
             self.dialled.setText(f"As sent: {call.raw_number}" if call.raw_number else "")
         else:
-            from consentdesk.core import phone  # phone metadata loads with the first caller
+            from consentdesk.domain import phone  # phone metadata loads with the first caller
 
             display = phone.display(call.number)
             self.name.setText(name or call.display_name or display)
@@ -494,7 +494,7 @@ class CallerPanel(QWidget):
 
         def fetch(backend: Backend) -> SubjectStatus:
             # The lookup and its read-log record are one task on the worker.
-            from consentdesk.core.review_access import lookup_status
+            from consentdesk.stores.review_access import lookup_status
 
             return lookup_status(backend, viewer, number, call_id=call_id)
 

@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core.config import ConfigError
 from consentdesk.gui import theme
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import StateChip
+from consentdesk.platform.config import ConfigError
 
 MANAGED = "Managed by your administrator"
 FROM_SIGN_IN = "From your team server sign-in"

@@ -4,7 +4,7 @@ Signing in also makes the signed-in user the agent recorded with captures
 (``general.agent``), since the server records a capture only in its token's name.
 
 A page for the settings dialog (``SettingsDialog.add_page``). The token goes
-only into the OS keyring (:mod:`consentdesk.core.secrets`); where there is no
+only into the OS keyring (:mod:`consentdesk.platform.secrets`); where there is no
 keyring the page says so and the desk uses ``CONSENTDESK_TOKEN`` instead. A URL
 the site administrator locked is shown but cannot be edited. Every network and
 keyring call runs on the desk's worker (:mod:`consentdesk.gui.tasks`).
@@ -27,15 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core import secrets
-from consentdesk.core.backend import BackendError
-from consentdesk.core.config import ConfigError
-from consentdesk.core.http_backend import check_server_url, probe_server
-from consentdesk.core.review import Viewer
+from consentdesk.domain.backend import BackendError
+from consentdesk.domain.review import Viewer
 from consentdesk.gui import theme
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import StateChip
+from consentdesk.platform import secrets
+from consentdesk.platform.config import ConfigError
+from consentdesk.stores.http_backend import check_server_url, probe_server
 
 MANAGED = "Managed by your administrator"
 URL_KEY = "server.url"

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import shiboken6
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from consentdesk.core.model import DomainError
+from consentdesk.domain.model import DomainError
 
 if TYPE_CHECKING:
-    from consentdesk.core.backend import Backend
+    from consentdesk.domain.backend import Backend
 
 log = logging.getLogger("consentdesk.gui.tasks")
 
@@ -32,7 +32,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     is shown with a generic message while the log keeps the traceback."""
     # Imported here: the backend module (and the script machinery it names) is
     # not needed to paint the first window.
-    from consentdesk.core.backend import BackendError
+    from consentdesk.domain.backend import BackendError
 
     return (BackendError, DomainError, OSError)
 
@@ -102,7 +102,7 @@ class _Worker(QObject):
     def _ensure_backend(self) -> Backend:
         if self._backend is None:
             if self._open_backend is None:
-                from consentdesk.core.backend import BackendError
+                from consentdesk.domain.backend import BackendError
 
                 raise BackendError("no backend is configured")
             self._backend = self._open_backend()

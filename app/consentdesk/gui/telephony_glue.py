@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal, Slot
 from PySide6.QtGui import QFileOpenEvent
 
-from consentdesk.core.calls import RecentCalls
+from consentdesk.platform.config import ConfigError
 from consentdesk.telephony.baresip import BaresipConnector, parse_hostport
+from consentdesk.telephony.calls import RecentCalls
 from consentdesk.telephony.events import CallEvent
 from consentdesk.telephony.handoff import CallIdResolver
 from consentdesk.telephony.uri import InvalidUri, parse_call_uri
 
 if TYPE_CHECKING:
-    from consentdesk.cli.common import Context
     from consentdesk.gui.calls import CallController
     from consentdesk.gui.ipc import InstanceServer
     from consentdesk.gui.tasks import TaskRunner
+    from consentdesk.platform.context import Context
 
 log = logging.getLogger("consentdesk.gui.telephony")
 
@@ -202,9 +203,7 @@ def attach_telephony(
         try:
             parse_hostport(baresip)
         except ValueError as exc:
-            from consentdesk.cli.common import UsageError
-
-            raise UsageError(str(exc)) from None
+            raise ConfigError(f"baresip address: {exc}") from None
     telephony = Telephony(
         controller,
         region=ctx.region,

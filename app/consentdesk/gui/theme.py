@@ -16,7 +16,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
-from consentdesk.core.model import ConsentState
+from consentdesk.domain.model import ConsentState
 
 
 class Glyph(enum.Enum):

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core.model import DomainError
+from consentdesk.domain.model import DomainError
 from consentdesk.gui import theme
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.desk import UNREACHABLE, Desk
@@ -33,8 +33,8 @@ from consentdesk.gui.widgets import StateChip, scaled_font
 
 # Incident mode and the review are loaded once the ledger is open, never at start-up.
 if TYPE_CHECKING:
-    from consentdesk.core.backend import Backend
-    from consentdesk.core.review import ReviewSource
+    from consentdesk.domain.backend import Backend
+    from consentdesk.domain.review import ReviewSource
     from consentdesk.gui.incident_banner import IncidentBanner
     from consentdesk.gui.review.window import ReviewWindow
     from consentdesk.gui.settings import SettingsDialog
@@ -369,7 +369,7 @@ class SidebarWindow(QMainWindow):
         self.lookup.selectAll()
 
     def _parsed_lookup(self) -> str | None:
-        from consentdesk.core import phone  # libphonenumber's metadata loads on first use
+        from consentdesk.domain import phone  # libphonenumber's metadata loads on first use
 
         text = self.lookup.text()
         try:
@@ -424,7 +424,7 @@ class SidebarWindow(QMainWindow):
             line.setContentsMargins(0, 0, 0, 0)
             who = call.display_name or "Withheld"
             if call.number and not call.display_name:
-                from consentdesk.core import phone
+                from consentdesk.domain import phone
 
                 who = phone.display(call.number)
             label = QLabel(f"⏸ {'On hold' if call.answered_at else 'Waiting'}: {who}")
@@ -658,8 +658,8 @@ class SidebarWindow(QMainWindow):
         def prepare(backend: Backend) -> tuple[ReviewSource, tzinfo]:
             # Loaded here, on the worker, so the click does not stall the GUI thread.
             import consentdesk.gui.review.window  # noqa: F401
-            from consentdesk.core.review import local_zone
-            from consentdesk.core.review_access import review_source_for
+            from consentdesk.domain.review import local_zone
+            from consentdesk.stores.review_access import review_source_for
 
             return review_source_for(backend, viewer), local_zone(zone)
 
@@ -668,7 +668,7 @@ class SidebarWindow(QMainWindow):
         )
 
     def _show_review(self, prepared: tuple[ReviewSource, tzinfo]) -> None:
-        from consentdesk.core.export import Controller
+        from consentdesk.domain.export import Controller
         from consentdesk.gui.review.window import ReviewWindow
 
         source, tz = prepared

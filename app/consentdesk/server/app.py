@@ -31,9 +31,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentdesk import __version__
-from consentdesk.core.backend import BackendError, NotFound
-from consentdesk.core.catalogue import Catalogue, load_catalogue
-from consentdesk.core.incident import (
+from consentdesk.domain.admission import check_subject
+from consentdesk.domain.backend import BackendError, NotFound
+from consentdesk.domain.catalogue import Catalogue, load_catalogue
+from consentdesk.domain.incident import (
     AuthorityNotified,
     CallTag,
     HourCount,
@@ -45,7 +46,7 @@ from consentdesk.core.incident import (
     require_incident_manager,
     tagged_per_hour,
 )
-from consentdesk.core.model import (
+from consentdesk.domain.model import (
     Channel,
     ConsentEvent,
     DomainError,
@@ -63,8 +64,7 @@ from consentdesk.core.model import (
     to_jsonable,
     utcnow,
 )
-from consentdesk.core.outbox import check_subject
-from consentdesk.core.review import (
+from consentdesk.domain.review import (
     DEFAULT_PAGE,
     MAX_PAGE,
     ActionKind,
@@ -86,7 +86,7 @@ from consentdesk.core.review import (
     Viewer,
     from_jsonable,
 )
-from consentdesk.core.scripts import Script, load_scripts
+from consentdesk.domain.scripts import Script, load_scripts
 from consentdesk.server import problems, wire
 from consentdesk.server.appender import RECORD_ERRORS
 from consentdesk.server.db import check_schema, make_engine

@@ -37,10 +37,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from consentdesk.core.backend import BackendError
-from consentdesk.core.ledger import GENESIS, link_hash
-from consentdesk.core.model import DomainError, Receipt, utcnow
-from consentdesk.core.review import Viewer
+from consentdesk.domain.backend import BackendError
+from consentdesk.domain.codec import GENESIS, link_hash
+from consentdesk.domain.model import DomainError, Receipt, utcnow
+from consentdesk.domain.review import Viewer
 from consentdesk.server import problems
 from consentdesk.server.db import entries, write_transaction
 

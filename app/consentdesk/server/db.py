@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from consentdesk.core.backend import BackendError
+from consentdesk.domain.backend import BackendError
 
 log = logging.getLogger("consentdesk.server.db")
 

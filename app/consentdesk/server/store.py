@@ -46,10 +46,20 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from consentdesk.core import phone
-from consentdesk.core.backend import NotFound
-from consentdesk.core.catalogue import Catalogue
-from consentdesk.core.incident import (
+from consentdesk.domain import phone
+from consentdesk.domain.admission import check_consent, check_new_request, check_subject
+from consentdesk.domain.backend import NotFound
+from consentdesk.domain.catalogue import Catalogue
+from consentdesk.domain.codec import (
+    GENESIS,
+    KIND_CONSENT,
+    KIND_REQUEST,
+    RECENT_CLOSED,
+    canonical_json,
+    link_hash,
+)
+from consentdesk.domain.codec import KIND_REQUEST_CHANGE as KIND_CHANGE
+from consentdesk.domain.incident import (
     CallTag,
     Incident,
     IncidentNote,
@@ -58,16 +68,7 @@ from consentdesk.core.incident import (
     note_from_json,
     require_incident_manager,
 )
-from consentdesk.core.ledger import (
-    GENESIS,
-    KIND_CONSENT,
-    KIND_REQUEST,
-    RECENT_CLOSED,
-    canonical_json,
-    link_hash,
-)
-from consentdesk.core.ledger import KIND_REQUEST_CHANGE as KIND_CHANGE
-from consentdesk.core.model import (
+from consentdesk.domain.model import (
     CLOSED_STATUSES,
     Channel,
     ConsentEvent,
@@ -89,10 +90,9 @@ from consentdesk.core.model import (
     to_jsonable,
     utcnow,
 )
-from consentdesk.core.outbox import check_consent, check_new_request, check_subject
-from consentdesk.core.references import normalize_reference
-from consentdesk.core.requests import check_change, fold_request
-from consentdesk.core.review import (
+from consentdesk.domain.references import normalize_reference
+from consentdesk.domain.requests import check_change, fold_request
+from consentdesk.domain.review import (
     ActionKind,
     ActionRow,
     AgentDay,
@@ -121,9 +121,9 @@ from consentdesk.core.review import (
     next_cursor,
     request_queue,
 )
-from consentdesk.core.review_records import KIND_CALL_TAG, KIND_FLAG, KIND_INCIDENT
-from consentdesk.core.scripts import Script
-from consentdesk.core.status import current_status
+from consentdesk.domain.review_records import KIND_CALL_TAG, KIND_FLAG, KIND_INCIDENT
+from consentdesk.domain.scripts import Script
+from consentdesk.domain.status import current_status
 from consentdesk.server import problems
 from consentdesk.server.appender import Appender, Entry, Job, Plan
 from consentdesk.server.db import (

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from consentdesk.core.model import DomainError
+from consentdesk.domain.model import DomainError
 from consentdesk.server import problems
 
 T = TypeVar("T")
@@ -71,7 +71,7 @@ def decode(cls: type[Any], raw: bytes, decoder: Callable[[dict[str, Any]], T]) -
 def decode_batch(raw: bytes, limit: int) -> list[Any]:
     """The records of a batch body, in order; a record that cannot be read
     stands as the WireError saying why (the others still count)."""
-    from consentdesk.core.model import (
+    from consentdesk.domain.model import (
         ConsentEvent,
         NewRequest,
         RequestChange,

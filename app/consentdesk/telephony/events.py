@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consentdesk.core.model import DomainError, require_utc, utcnow
+from consentdesk.domain.model import DomainError, require_utc, utcnow
 
 
 class CallPhase(enum.StrEnum):

@@ -37,8 +37,8 @@ from typing import Any
 
 import platformdirs
 
-from consentdesk.core.config import APP
-from consentdesk.core.model import DomainError, to_jsonable
+from consentdesk.domain.model import DomainError, to_jsonable
+from consentdesk.platform.config import APP
 from consentdesk.telephony.events import CallEvent, CallPhase, call_event_from_json
 
 log = logging.getLogger("consentdesk.telephony")

@@ -2,7 +2,7 @@
 
 ``sip:+4915112345678@host``, ``sip:015112345678@host;user=phone``,
 ``"Erika" <sip:…>``, ``tel:+1-415-555-0100;ext=1`` and a bare ``0151 1234 5678``
-all end in :func:`consentdesk.core.phone.normalize` with the configured region,
+all end in :func:`consentdesk.domain.phone.normalize` with the configured region,
 so national and international forms of one line find the same subject.
 """
 
@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from consentdesk.core import phone
-from consentdesk.core.model import DomainError
+from consentdesk.domain import phone
+from consentdesk.domain.model import DomainError
 
 MAX_CALLER_TEXT = 512
 MAX_DISPLAY_NAME = 128

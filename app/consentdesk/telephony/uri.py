@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
-from consentdesk.core.model import DomainError
+from consentdesk.domain.model import DomainError
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource, is_valid_call_id
 from consentdesk.telephony.numbers import InvalidCaller, parse_caller
 

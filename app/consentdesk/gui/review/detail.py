@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core import phone
-from consentdesk.core.review import ACTION_LABELS, ActionDetail, Flag, format_local
+from consentdesk.domain import phone
+from consentdesk.domain.review import ACTION_LABELS, ActionDetail, Flag, format_local
 from consentdesk.gui import theme
 from consentdesk.gui.review.models import FLAG_LOOK, ActionListModel
 from consentdesk.gui.widgets import StateChip, section_title

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core.incident import (
+from consentdesk.domain.incident import (
     AuthorityNotified,
     Incident,
     IncidentClosed,
@@ -35,8 +35,8 @@ from consentdesk.core.incident import (
     check_incident_note,
     parse_local_time,
 )
-from consentdesk.core.model import DomainError, Purpose, RequestChange, RequestStatus, utcnow
-from consentdesk.core.review import (
+from consentdesk.domain.model import DomainError, Purpose, RequestChange, RequestStatus, utcnow
+from consentdesk.domain.review import (
     REASON_REQUIRED,
     QueueItem,
     allowed_moves,

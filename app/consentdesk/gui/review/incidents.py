@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core.incident import (
+from consentdesk.domain.incident import (
     NOTIFY_WITHIN,
     CallTag,
     ClockStage,
@@ -35,8 +35,8 @@ from consentdesk.core.incident import (
     notification_clock,
     tagged_per_hour,
 )
-from consentdesk.core.model import Purpose
-from consentdesk.core.review import Viewer, format_local
+from consentdesk.domain.model import Purpose
+from consentdesk.domain.review import Viewer, format_local
 from consentdesk.gui import theme
 from consentdesk.gui.review.charts import BarChart, Series
 from consentdesk.gui.review.dialogs import CloseIncidentDialog, NotifyDialog, OpenIncidentDialog

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from consentdesk.cli.common import Context
-from consentdesk.core.export import Controller
-from consentdesk.core.review import ReviewSource, Viewer, local_zone
+from consentdesk.domain.export import Controller
+from consentdesk.domain.review import ReviewSource, Viewer, local_zone
+from consentdesk.platform.context import Context
 
 
 def run_review(ctx: Context, viewer: Viewer, open_source: Callable[[], ReviewSource]) -> int:

@@ -24,10 +24,10 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from consentdesk.core import phone
-from consentdesk.core.incident import Incident, notification_clock
-from consentdesk.core.model import ConsentState, utcnow
-from consentdesk.core.review import (
+from consentdesk.domain import phone
+from consentdesk.domain.incident import Incident, notification_clock
+from consentdesk.domain.model import ConsentState, utcnow
+from consentdesk.domain.review import (
     ACTION_LABELS,
     QUEUE_LABELS,
     ActionKind,

@@ -40,8 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.core.catalogue import Catalogue
-from consentdesk.core.export import (
+from consentdesk import __version__
+from consentdesk.domain.catalogue import Catalogue
+from consentdesk.domain.export import (
     KANTARA_SCHEMA,
     TS27560_SCHEMA,
     Controller,
@@ -51,8 +52,8 @@ from consentdesk.core.export import (
     write_actions_csv,
     write_json,
 )
-from consentdesk.core.model import Channel, Jurisdiction, utcnow
-from consentdesk.core.review import (
+from consentdesk.domain.model import Channel, Jurisdiction, utcnow
+from consentdesk.domain.review import (
     ACTION_LABELS,
     ActionDetail,
     ActionKind,
@@ -717,7 +718,7 @@ class ReviewWindow(QMainWindow):
         self.tabs.addTab(tab, "Read &log")
 
     def _read_filter(self, before: int | None = None) -> ReadLogFilter:
-        from consentdesk.core import phone
+        from consentdesk.domain import phone
 
         number = self.customer_box.text().strip()
         subject = phone.normalize(number, self.region) if number else None
@@ -826,7 +827,11 @@ class ReviewWindow(QMainWindow):
 
         def job(src: ReviewSource) -> int:
             doc = ts27560_records(
-                src.export_events(flt), src.catalogue(), controller, view=flt.describe()
+                src.export_events(flt),
+                src.catalogue(),
+                controller,
+                view=flt.describe(),
+                generator=f"consentdesk {__version__}",
             )
             self._write_atomically(path, lambda fh: write_json(doc, fh, schema_name=TS27560_SCHEMA))
             return int(doc["export"]["record_count"])

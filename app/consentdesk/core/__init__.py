@@ -1,1 +1,0 @@
-"""Qt-free core: domain model, statutory rules, scripts, ledger and backends."""

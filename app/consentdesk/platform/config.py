@@ -1,0 +1,302 @@
+"""One typed registry of settings, read from defaults, the site file and the user file.
+
+Order (later wins, unless the site locks a key): built-in defaults, the site-wide
+file IT manages (platformdirs ``site_config_dir``), then the user's own file.
+A site file may lock keys with ``[managed] locked = ["server.url", ...]``.
+Secrets never live here: tokens are only in the OS keyring.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP = "consentdesk"
+
+
+class ConfigError(ValueError):
+    """A config file or value is wrong; the message names the file and key."""
+
+
+class LockedSetting(ConfigError):
+    """The site administrator has locked this setting."""
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return str(value)
+
+    return check
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _seconds(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3600:
+        raise ValueError("must be a whole number of seconds from 0 to 3600")
+    return value
+
+
+def _languages(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str) and re.fullmatch(r"[a-z]{2}", v) for v in value
+    ):
+        raise ValueError('must be a list of two-letter language codes, e.g. ["en", "de"]')
+    return tuple(value)
+
+
+def _region(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise ValueError("must be a two-letter region code such as DE or US")
+    return value.upper()
+
+
+def _hostport(value: Any) -> str:
+    if not isinstance(value, str) or (value and not re.fullmatch(r"[\w.\-]+:\d{1,5}", value)):
+        raise ValueError("must be HOST:PORT, or empty to turn it off")
+    return value
+
+
+def _timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str):
+        raise ValueError("must be a time zone name such as Europe/Berlin")
+    if value:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"is not a known time zone: {value!r}") from None
+    return value
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of texts, e.g. ["Partner GmbH"]')
+    return tuple(value)
+
+
+def _secret_free(value: Any) -> str:
+    text = _str(value)
+    if re.search(r"(?i)(token|password|secret)=", text):
+        raise ValueError("must not carry credentials; tokens live in the OS keyring")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    key: str
+    default: Any
+    parse: Callable[[Any], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("general.region", "DE", _region, "Region for numbers dialled without +country"),
+    Setting("general.company", "Example Energy GmbH", _str, "Company name read in scripts"),
+    Setting("general.agent", "", _str, "Agent id recorded with captures (before sign-in)"),
+    Setting("general.agent_name", "", _str, "Agent name read in scripts"),
+    Setting("general.jurisdiction", "gdpr", _choice("gdpr", "ccpa"), "Default jurisdiction"),
+    Setting("general.languages", ("en", "de"), _languages, "Languages offered for scripts"),
+    Setting("general.fallback_languages", ("en",), _languages, "Script language fallback"),
+    Setting("sidebar.dock", "right", _choice("right", "left"), "Screen edge the sidebar docks to"),
+    Setting("sidebar.always_on_top", True, _bool, "Keep the sidebar above other windows"),
+    Setting("sidebar.clear_after_seconds", 5, _seconds, "Seconds the caller stays after hang-up"),
+    Setting("server.url", "", _secret_free, "Team ledger server (empty: embedded ledger)"),
+    Setting("server.ca_bundle", "", _str, "Extra CA bundle file for the server's TLS"),
+    Setting("telephony.baresip", "", _hostport, "baresip ctrl_tcp address, e.g. 127.0.0.1:4444"),
+    Setting("calls.retention_hours", 0, _seconds, "Hours recent calls are kept (0: end of day)"),
+    Setting("general.timezone", "", _timezone, "Time zone for local times (empty: the system's)"),
+    Setting("privacy.controller_name", "", _str, "Controller named in exports (empty: company)"),
+    Setting(
+        "privacy.controller_address",
+        "Musterstraße 1, 10115 Berlin, Germany",
+        _str,
+        "Controller's postal address in consent records and receipts",
+    ),
+    Setting("privacy.controller_email", "privacy@example.com", _str, "Controller's privacy email"),
+    Setting("privacy.controller_phone", "+49 30 1234567", _str, "Controller's privacy phone"),
+    Setting("privacy.controller_url", "https://www.example.com", _str, "Controller's website"),
+    Setting("privacy.contact", "Data Protection Officer", _str, "Privacy contact in receipts"),
+    Setting("privacy.policy_url", "https://www.example.com/privacy", _str, "Privacy policy URL"),
+    Setting("privacy.storage_location", "EU", _str, "Where consent data is stored (27560 export)"),
+    Setting(
+        "privacy.retention",
+        "While the consent is in force and 3 years after it ends",
+        _str,
+        "Retention period stated in consent records",
+    ),
+    Setting(
+        "privacy.withdrawal_method",
+        "Withdraw at any time by telling any agent on a call; it is as easy as giving consent.",
+        _str,
+        "How a customer withdraws consent, as stated in exports",
+    ),
+    Setting("privacy.third_parties", (), _str_list, "Recipients named in exports (empty: none)"),
+    Setting(
+        "general.role",
+        "agent",
+        _choice("agent", "lead", "admin"),
+        "Role on the embedded ledger: agent, lead or admin (leads and admins can review)",
+    ),
+)
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def user_config_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "config.toml"
+
+
+def site_config_files() -> list[Path]:
+    """Site-wide files, most important last (``CONSENTDESK_SITE_CONFIG`` overrides)."""
+    override = os.environ.get("CONSENTDESK_SITE_CONFIG")
+    if override:
+        return [Path(override)]
+    dirs = platformdirs.site_config_dir(APP, appauthor=False, multipath=True).split(os.pathsep)
+    return [Path(d) / "config.toml" for d in reversed(dirs)]
+
+
+def _flatten(data: Mapping[str, Any], source: Path | str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for section, body in data.items():
+        if section == "managed":
+            continue
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for name, raw in body.items():
+            key = f"{section}.{name}"
+            setting = _BY_KEY.get(key)
+            if setting is None:
+                raise ConfigError(f"{source}: unknown setting {key}")
+            try:
+                out[key] = setting.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: {key} {exc}") from None
+    return out
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+@dataclass
+class Config:
+    """Effective settings with where each came from."""
+
+    site: dict[str, Any] = field(default_factory=dict)
+    locked: frozenset[str] = frozenset()
+    user: dict[str, Any] = field(default_factory=dict)
+    user_file: Path | None = None
+
+    @classmethod
+    def load(
+        cls, user_file: Path | None = None, site_files: Iterable[Path] | None = None
+    ) -> Config:
+        site: dict[str, Any] = {}
+        locked: set[str] = set()
+        for path in site_config_files() if site_files is None else site_files:
+            data = _read(path)
+            site.update(_flatten(data, path))
+            managed = data.get("managed", {})
+            keys = managed.get("locked", []) if isinstance(managed, Mapping) else None
+            if not isinstance(keys, list) or any(k not in _BY_KEY for k in keys):
+                raise ConfigError(f"{path}: [managed] locked must list known setting keys")
+            locked.update(keys)
+        if site_files is None:
+            # Windows Group Policy (HKLM\Software\Policies) outranks the site file.
+            from consentdesk.platform.policy import POLICY_LABEL, read_policy
+
+            policy = read_policy()
+            site.update(_flatten(policy, POLICY_LABEL))
+            locked.update(policy.get("managed", {}).get("locked", []))
+        user_file = user_file or user_config_file()
+        user = _flatten(_read(user_file), user_file)
+        return cls(site=site, locked=frozenset(locked), user=user, user_file=user_file)
+
+    def get(self, key: str) -> Any:
+        setting = _BY_KEY[key]
+        if key in self.locked:
+            # Locked: the site's value, or the default if the site only froze it.
+            return self.site.get(key, setting.default)
+        if key in self.user:
+            return self.user[key]
+        return self.site.get(key, setting.default)
+
+    def is_locked(self, key: str) -> bool:
+        return key in self.locked
+
+    def source(self, key: str) -> str:
+        """Where the effective value comes from: managed, site, user or default."""
+        if key in self.locked:
+            return "managed"
+        if key in self.user:
+            return "user"
+        return "site" if key in self.site else "default"
+
+    def set(self, key: str, value: Any) -> None:
+        """Change a user setting in memory (call :meth:`save` to keep it)."""
+        if key in self.locked:
+            raise LockedSetting(f"{key} is managed by your administrator")
+        setting = _BY_KEY.get(key)
+        if setting is None:
+            raise ConfigError(f"unknown setting {key}")
+        try:
+            self.user[key] = setting.parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key} {exc}") from None
+
+    def save(self) -> None:
+        """Write the user's settings, atomically."""
+        if self.user_file is None:
+            raise ConfigError("no user config file")
+        sections: dict[str, dict[str, Any]] = {}
+        for key, value in sorted(self.user.items()):
+            section, name = key.split(".", 1)
+            sections.setdefault(section, {})[name] = value
+        lines: list[str] = []
+        for section, body in sections.items():
+            lines.append(f"[{section}]")
+            lines.extend(f"{name} = {_toml_value(v)}" for name, v in body.items())
+            lines.append("")
+        self.user_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.user_file.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+        os.replace(tmp, self.user_file)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
