@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from consentdesk.domain.model import Channel, Jurisdiction, to_jsonable
+from consentdesk.domain.figures import MAX_FIGURE_DAYS
+from consentdesk.domain.model import Channel, Jurisdiction, to_jsonable, utcnow
 from consentdesk.domain.review import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -42,7 +43,6 @@ from consentdesk.server.deps import (
     viewer_of,
 )
 from consentdesk.server.openapi import JSON, STRING, STRINGS, obj, schemas
-from consentdesk.server.store import MAX_FIGURE_DAYS
 
 router = APIRouter(tags=["review"])
 _NEXT_PAGE = "One page; pass `next` as `after` for the following one"
@@ -258,7 +258,8 @@ def post_read(store: StoreDep, viewer: Reviewer, body: Body) -> Response:
     description=(
         "Local calendar days from `first`; `edge` lists the UTC instant each day "
         "starts and, last, when the final day ends (the client knows its time zone, "
-        "so days of 23 or 25 hours come out right)."
+        "so days of 23 or 25 hours come out right). `today` is the lead's local "
+        "date, which decides what is overdue (default: today in UTC)."
     ),
     responses=schemas.answer("The figures", schemas.ref(Figures), 200),
 )
@@ -267,7 +268,9 @@ def review_figures(
     viewer: Reviewer,
     first: date,
     edge: Annotated[list[datetime], Query(max_length=MAX_FIGURE_DAYS + 1)],
+    today: date | None = None,
 ) -> Response:
     if any(e.tzinfo is None for e in edge):
         raise problems.invalid("each edge needs a UTC offset")
-    return ok(store.figures(viewer, first, [e.astimezone(UTC) for e in edge]))
+    edges = [e.astimezone(UTC) for e in edge]
+    return ok(store.figures(viewer, first, edges, today=today or utcnow().date()))
