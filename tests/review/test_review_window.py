@@ -189,6 +189,20 @@ def test_filter_search_and_sort(
     loaded(qtbot, window, 2)
     assert {window.table_model.row_at(i).reference for i in range(2)} == {erasure}
 
+    # The start of a reference, as a caller reads part of it, finds it too.
+    window.search_box.clear()
+    qtbot.keyClicks(window.search_box, erasure[:7].lower())
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
+    loaded(qtbot, window, 2)
+    assert {window.table_model.row_at(i).reference for i in range(2)} == {erasure}
+
+    # Nothing found is said, not left as an empty table.
+    window.search_box.clear()
+    qtbot.keyClicks(window.search_box, "RQ-ZZZZ")
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "Nothing matches “RQ-ZZZZ”" in window.count_label.text(), timeout=WAIT)
+    assert window.table_model.rowCount() == 0
+
     window.search_box.clear()
     qtbot.keyClicks(window.search_box, "0151 8765 4321")
     qtbot.keyClick(window.search_box, Qt.Key.Key_Return)

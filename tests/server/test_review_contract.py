@@ -31,6 +31,7 @@ from consentdesk.domain.review import (
     Role,
     SortKey,
     Viewer,
+    parse_search,
 )
 from consentdesk.server import db
 from consentdesk.stores.http_backend import HttpBackend
@@ -251,3 +252,16 @@ def test_the_same_request_queue(pair: tuple[Stores, Stores], viewer: str) -> Non
         ]
 
     assert queue(server.sources[viewer]) == queue(desk.sources[viewer])
+
+
+def test_a_reference_or_its_start_finds_the_same_rows(
+    pair: tuple[Stores, Stores], history: list[tuple[str, Any]]
+) -> None:
+    reference = next(r for kind, r in history if kind == "request").reference
+    desk, server = pair
+    for typed in (reference, reference[:7]):
+        flt = ReviewFilter(search=parse_search(typed, region="DE"))
+        expected = _all_pages(desk.sources["adam"], flt, Page(limit=2))
+        assert {row["reference"] for page in expected for row in page} == {reference}
+        assert sum(len(p) for p in expected) == 4  # the request and its three moves
+        assert _all_pages(server.sources["adam"], flt, Page(limit=2)) == expected

@@ -1255,7 +1255,7 @@ def _action_conditions(flt: ReviewFilter) -> list[Any]:
         elif s.kind == SearchKind.DIGITS:
             conditions.append(c.subject.endswith(s.value, autoescape=True))
         elif s.kind == SearchKind.REFERENCE:
-            conditions.append(c.reference == s.value)
+            conditions.append(c.reference.startswith(s.value, autoescape=True))
         else:
             conditions.append(c.call_id == s.value)
     return conditions

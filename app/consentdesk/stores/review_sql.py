@@ -335,12 +335,20 @@ class SqlReviewSource:
             elif kind == SearchKind.CALL:
                 clauses.append(f"{CALL_X} = ?")
                 params.append(value)
-            else:
-                row = conn.execute(
-                    "SELECT request_id FROM request_index WHERE reference = ?", (value,)
-                ).fetchone()
-                clauses.append("kind IN ('request', 'request-change') AND ref = ?")
-                params.append(row[0] if row else "")
+            else:  # a reference or its start: one range of the reference key
+                ids = [
+                    i
+                    for (i,) in conn.execute(
+                        "SELECT request_id FROM request_index WHERE reference >= ?"
+                        " AND reference < ?",
+                        (value, value + "\uffff"),
+                    )
+                ]
+                clauses.append(
+                    "kind IN ('request', 'request-change')"
+                    " AND ref IN (SELECT value FROM json_each(?))"
+                )
+                params.append(json.dumps(ids))
         return clauses, params
 
     @staticmethod

@@ -412,6 +412,14 @@ class ReviewWindow(QMainWindow):
 
     def _on_page(self, _added: int) -> None:
         n = self.table_model.rowCount()
+        if n == 0 and not self.table_model.canFetchMore():
+            typed = self.search_box.text().strip()
+            self.count_label.setText(
+                f"Nothing matches “{typed}” with these filters."
+                if typed
+                else "No actions match these filters."
+            )
+            return
         more = " (scroll for more)" if self.table_model.canFetchMore() else ""
         self.count_label.setText(f"{n} action{'s' if n != 1 else ''} shown{more}")
 
