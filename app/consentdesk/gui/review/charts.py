@@ -7,6 +7,7 @@ accessible description reads the whole chart out as text.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -99,8 +100,7 @@ class BarChart(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        palette = self.palette()
-        text = palette.color(QPalette.ColorRole.WindowText)
+        text = self.palette().color(QPalette.ColorRole.WindowText)
         metrics = QFontMetrics(self.font())
         line = metrics.height()
         area = QRectF(self.rect()).adjusted(8, 4, -8, -4)
@@ -111,32 +111,70 @@ class BarChart(QWidget):
             self._title,
         )
         legend_top = area.top() + line + 2
-        x = area.left()
-        for i, s in enumerate(self._series):
-            swatch = QRectF(x, legend_top + 2, line - 4, line - 4)
-            painter.setPen(QPen(QColor(s.color)))
-            painter.setBrush(QBrush(QColor(s.color), _PATTERNS[i % len(_PATTERNS)]))
-            painter.drawRect(swatch)
-            painter.setPen(text)
-            painter.drawText(swatch.right() + 4, legend_top + metrics.ascent(), s.name)
-            x = swatch.right() + 16 + metrics.horizontalAdvance(s.name)
-        plot = QRectF(
-            area.left() + 4,
-            legend_top + line + 6,
-            area.width() - 8,
-            area.bottom() - (legend_top + line + 6) - line - 4,
+        self._paint_legend(painter, metrics, area.left(), legend_top)
+        top = nice_ceiling(
+            self._maximum or max((v for s in self._series for v in s.values), default=0.0)
         )
-        painter.setPen(QPen(text, 1))
-        painter.drawLine(plot.bottomLeft(), plot.bottomRight())
+        ticks = (0.0, top / 2, top)
+        axis = max(metrics.horizontalAdvance(self._format(t)) for t in ticks) + 6
+        # Two lines under the bars: long category names wrap instead of being cut.
+        plot = QRectF(
+            area.left() + axis,
+            legend_top + line + 6,
+            area.width() - axis - 4,
+            area.bottom() - (legend_top + line + 6) - 2 * line - 4,
+        )
         if not self._categories or not self._series or plot.height() < 10:
             painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "No data for this period")
             painter.end()
             return
-        top = self._maximum or max((v for s in self._series for v in s.values), default=0.0)
-        top = top if top > 0 else 1.0
+        self._paint_scale(painter, metrics, plot, ticks, text)
+        self._paint_bars(painter, metrics, plot, top, text)
+        self._paint_captions(painter, metrics, plot, text)
+        painter.end()
+
+    def _paint_legend(self, painter: QPainter, metrics: QFontMetrics, x: float, y: float) -> None:
+        line = metrics.height()
+        text = painter.pen().color()
+        for i, s in enumerate(self._series):
+            swatch = QRectF(x, y + 2, line - 4, line - 4)
+            painter.setPen(QPen(QColor(s.color)))
+            painter.setBrush(QBrush(QColor(s.color), _PATTERNS[i % len(_PATTERNS)]))
+            painter.drawRect(swatch)
+            painter.setPen(text)
+            painter.drawText(swatch.right() + 4, y + metrics.ascent(), s.name)
+            x = swatch.right() + 16 + metrics.horizontalAdvance(s.name)
+
+    def _paint_scale(
+        self,
+        painter: QPainter,
+        metrics: QFontMetrics,
+        plot: QRectF,
+        ticks: tuple[float, ...],
+        text: QColor,
+    ) -> None:
+        """The value axis: a labelled tick and a faint grid line at 0, half and top."""
+        grid = QColor(text)
+        grid.setAlpha(60)
+        for value in ticks:
+            y = plot.bottom() - plot.height() * (value / ticks[-1])
+            painter.setPen(QPen(grid if value else text, 1))
+            painter.drawLine(plot.left(), int(y), plot.right(), int(y))
+            painter.setPen(text)
+            painter.drawText(
+                QRectF(0, y - metrics.height() / 2, plot.left() - 4, metrics.height()),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                self._format(value),
+            )
+        painter.drawLine(plot.bottomLeft(), plot.topLeft())
+
+    def _paint_bars(
+        self, painter: QPainter, metrics: QFontMetrics, plot: QRectF, top: float, text: QColor
+    ) -> None:
+        line = metrics.height()
         group = plot.width() / len(self._categories)
         bar = max(2.0, (group * 0.8) / len(self._series))
-        for ci, category in enumerate(self._categories):
+        for ci in range(len(self._categories)):
             gx = plot.left() + ci * group + group * 0.1
             for si, s in enumerate(self._series):
                 value = s.values[ci]
@@ -153,11 +191,40 @@ class BarChart(QWidget):
                         Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
                         label,
                     )
-            caption = metrics.elidedText(category, Qt.TextElideMode.ElideRight, int(group))
-            painter.setPen(text)
-            painter.drawText(
-                QRectF(plot.left() + ci * group, plot.bottom() + 2, group, line),
-                Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                caption,
+
+    def _paint_captions(
+        self, painter: QPainter, metrics: QFontMetrics, plot: QRectF, text: QColor
+    ) -> None:
+        """Category names under their groups; where they would overlap, every
+        *step*-th one, each given the room of *step* groups."""
+        group = plot.width() / len(self._categories)
+        step = caption_step([metrics.horizontalAdvance(c) for c in self._categories], group)
+        painter.setPen(text)
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+        for ci in range(0, len(self._categories), step):
+            room = QRectF(
+                plot.left() + ci * group - group * (step - 1) / 2,
+                plot.bottom() + 2,
+                group * step,
+                2 * metrics.height(),
             )
-        painter.end()
+            painter.drawText(room, int(flags) | int(Qt.TextFlag.TextWordWrap), self._categories[ci])
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2 or 5 × 10ⁿ at or above *value* (1 for nothing), so the
+    scale's ticks are round numbers."""
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    for factor in (1, 2, 5, 10):
+        if value <= factor * magnitude + 1e-9:
+            return float(factor * magnitude)
+    return float(10 * magnitude)
+
+
+def caption_step(widths: Sequence[int], group: float) -> int:
+    """Show every n-th caption so that none overlaps its neighbours; words may wrap
+    onto a second line, so half of the widest caption must fit."""
+    needed = max(widths, default=0) / 2 + 4
+    return max(1, math.ceil(needed / group)) if group > 0 else 1

@@ -10,7 +10,7 @@ dropped by generation number.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import tzinfo
 from typing import Any, ClassVar
@@ -26,7 +26,7 @@ from PySide6.QtCore import (
 
 from consentdesk.domain import phone
 from consentdesk.domain.incident import Incident, notification_clock
-from consentdesk.domain.model import ConsentState, utcnow
+from consentdesk.domain.model import Channel, ConsentState, utcnow
 from consentdesk.domain.review import (
     ACTION_LABELS,
     QUEUE_LABELS,
@@ -42,6 +42,7 @@ from consentdesk.domain.review import (
     format_local,
 )
 from consentdesk.gui import theme
+from consentdesk.gui.labels import CHANNELS
 
 _USER = int(Qt.ItemDataRole.UserRole)
 _Index = QModelIndex | QPersistentModelIndex
@@ -83,9 +84,24 @@ class _RecordTable(QAbstractTableModel):
     """A flat table: one row per record in ``_records()``, titled by ``COLUMNS``."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = ()
+    _titles: Mapping[str, str] = {}
 
     def _records(self) -> Sequence[Any]:
         raise NotImplementedError
+
+    def set_titles(self, titles: Mapping[str, str]) -> None:
+        """Show purposes by these titles (id → title) instead of their ids."""
+        self._titles = dict(titles)
+        if self.rowCount():
+            last = self.index(self.rowCount() - 1, self.columnCount() - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
+
+    def _purpose(self, purpose_id: str) -> str:
+        return self._titles.get(purpose_id, purpose_id)
+
+    @staticmethod
+    def _channel(channel: Channel | None) -> str:
+        return CHANNELS.get(channel, str(channel)) if channel is not None else ""
 
     def _record_at(self, index: _Index) -> Any:
         """The record shown in *index*'s row, or None for an invalid index."""
@@ -316,14 +332,14 @@ class ActionTableModel(_RecordTable):
             return ACTION_LABELS[r.kind]
         if col == self.WHAT:
             if r.purpose is not None:
-                return r.purpose
+                return self._purpose(r.purpose)
             if r.request_type is not None:
                 ref = f" {r.reference}" if r.reference else ""
                 status = f" → {r.status}" if r.kind == ActionKind.REQUEST_CHANGE else ""
                 return f"{r.request_type}{ref}{status}"
             return ""
         if col == self.CHANNEL:
-            return str(r.channel or "")
+            return self._channel(r.channel)
         if col == self.SCRIPT:
             return r.script
         if col == self.CALL:
@@ -378,11 +394,11 @@ class ActionListModel(_RecordTable):
         if col == 2:
             return ACTION_LABELS[r.kind]
         if col == 3:
-            return r.purpose or (
-                f"{r.request_type} {r.reference or ''}".strip() if r.request_type else ""
-            )
+            if r.purpose:
+                return self._purpose(r.purpose)
+            return f"{r.request_type} {r.reference or ''}".strip() if r.request_type else ""
         if col == 4:
-            return str(r.channel or "")
+            return self._channel(r.channel)
         if col == 5:
             return r.agent
         return r.script

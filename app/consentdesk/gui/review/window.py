@@ -230,6 +230,9 @@ class ReviewWindow(QMainWindow):
         self.team_box.setVisible(bool(teams))
         self._fill(self.purpose_box, [(p.title, p.id) for p in catalogue], "All purposes")
         self.incidents.set_purposes(catalogue.purposes)
+        titles = {p.id: p.title for p in catalogue}
+        for model in (self.table_model, self.detail.call_model, self.detail.history_model):
+            model.set_titles(titles)
 
     @staticmethod
     def _fill(box: QComboBox, items: Sequence[tuple[str, Any]], everything: str) -> None:
@@ -679,8 +682,9 @@ class ReviewWindow(QMainWindow):
             ],
         )
         rates = figures.purpose_rates
+        titles = {p.id: p.title for p in self.catalogue} if self.catalogue else {}
         self.rates_chart.set_data(
-            [r.purpose for r in rates],
+            [titles.get(r.purpose, r.purpose) for r in rates],
             [
                 Series("Refused", tuple(r.refusal_rate for r in rates), "#b3261e"),
                 Series("Withdrawn", tuple(r.withdrawal_rate for r in rates), "#a04a00"),
