@@ -290,3 +290,26 @@ def test_ledger_verify_names_a_stray_index_row(cli: Run, seeded: Path) -> None:
     result = cli("ledger", "verify")
     assert result.returncode == 1
     assert re.fullmatch(r"BROKEN: consent index .*\(\d+ entries verified\)\n", result.stdout)
+
+
+def test_status_and_history_reads_are_in_the_read_access_log(cli: Run, seeded: Path) -> None:
+    def reads() -> list[tuple[str, str, str]]:
+        conn = sqlite3.connect(f"{(seeded / FILE_NAME).absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT json_extract(body, '$.reader'), subject, json_extract(body, '$.what')"
+                " FROM entries WHERE kind = 'read-log' ORDER BY seq"
+            ).fetchall()
+        finally:
+            conn.close()
+        return [tuple(r) for r in rows]
+
+    before = reads()
+    env = {"CONSENTDESK_SITE_CONFIG": str(seeded / "site.toml")}
+    (seeded / "site.toml").write_text('[general]\nagent = "t.tester"\n', encoding="utf-8")
+    assert run_cli("status", DEMO_CALLER, data_dir=seeded, env=env).returncode == 0
+    assert run_cli("history", DEMO_CALLER, "--json", data_dir=seeded, env=env).returncode == 0
+    assert reads()[len(before) :] == [
+        ("t.tester", DEMO_CALLER, "status"),
+        ("t.tester", DEMO_CALLER, "detail"),
+    ]

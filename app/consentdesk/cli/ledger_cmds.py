@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -192,6 +193,25 @@ def _ledger(ctx: Context) -> Iterator[EmbeddedLedger]:
         ledger.close()
 
 
+def _log_read(ledger: EmbeddedLedger, ctx: Context, number: str, what: str) -> None:
+    """Log that this desk's user read *number*'s data, before anything is shown.
+
+    The reader is ``general.agent``, else the login name. A ledger on read-only
+    media cannot take the entry: that is said on stderr and the read goes on.
+    """
+    import getpass
+
+    from consentdesk.domain.review import ReadAccess, ReadKind
+    from consentdesk.stores.ledger import LedgerReadOnly
+    from consentdesk.stores.review_sql import log_read
+
+    reader = str(ctx.config.get("general.agent")).strip() or getpass.getuser()
+    try:
+        log_read(ledger, ReadAccess(reader, number, ReadKind(what)))
+    except LedgerReadOnly:
+        print("consentdesk: the ledger is read-only: this read is not logged", file=sys.stderr)
+
+
 # --- commands -----------------------------------------------------------------------
 
 
@@ -219,6 +239,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     with _ledger(ctx) as ledger:
         status = ledger.status(number)
         catalogue = ledger.catalogue()
+        _log_read(ledger, ctx, number, "status")
     if args.json:
         print_json(status)
         return 0
@@ -253,6 +274,7 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
     number = phone.normalize(args.number, ctx.region)
     with _ledger(ctx) as ledger:
         events = ledger.history(number)
+        _log_read(ledger, ctx, number, "detail")
     if args.json:
         print_json(list(events))
         return 0
