@@ -29,13 +29,19 @@ class LockedSetting(ConfigError):
     """The site administrator has locked this setting."""
 
 
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}")
+class _Choice:
+    """One of a fixed set of texts; ``allowed`` also feeds the Windows policy templates."""
+
+    def __init__(self, *allowed: str) -> None:
+        self.allowed = allowed
+
+    def __call__(self, value: Any) -> str:
+        if value not in self.allowed:
+            raise ValueError(f"must be one of {', '.join(self.allowed)}")
         return str(value)
 
-    return check
+
+_choice = _Choice
 
 
 def _str(value: Any) -> str:
