@@ -18,8 +18,9 @@ from consentdesk import __version__
 
 
 def _roff(text: str) -> str:
-    """Escape text for roff: backslashes, leading dots/quotes, hyphens in words."""
+    """Escape text for roff: backslashes, hyphens, non-ASCII, leading dots/quotes."""
     text = text.replace("\\", "\\e").replace("-", "\\-")
+    text = "".join(c if ord(c) < 128 else f"\\[u{ord(c):04X}]" for c in text)
     lines = []
     for line in text.splitlines():
         lines.append("\\&" + line if line.startswith((".", "'")) else line)
