@@ -86,3 +86,14 @@ def test_check_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
     result = run_cli("config", "check", str(missing), data_dir=None, env=_env(tmp_path, missing))
     assert_one_line_error(result, f"{missing}: no such file")
+
+
+def test_check_refuses_a_managed_section_in_the_users_own_file(tmp_path: Path) -> None:
+    user = tmp_path / "user.toml"
+    user.write_text('[sidebar]\ndock = "left"\n\n[managed]\nlocked = []\n', encoding="utf-8")
+    site = tmp_path / "absent.toml"
+    result = run_cli(
+        "--config", str(user), "config", "check", data_dir=None, env=_env(tmp_path, site)
+    )
+    assert result.returncode == 1
+    assert result.stdout == f"{user}:4: [managed] belongs in the site file\n"

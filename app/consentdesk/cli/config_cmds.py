@@ -40,30 +40,38 @@ def register(sub: Any) -> None:
     check.set_defaults(handler=check_cmd, without_context=True)
 
 
-def _check_file(path: Path) -> tuple[list[Problem], int]:
+def _check_file(path: Path, *, user: bool) -> tuple[list[Problem], int]:
     try:
         data, lines = read_source(path)
     except ConfigError as exc:
         return [Problem(str(exc), None, None, "")], 0
-    valid, problems = check_data(data, path, lines)
-    return problems, len(valid)
+    problems: list[Problem] = []
+    if user and "managed" in data:
+        data = {k: v for k, v in data.items() if k != "managed"}
+        problems.append(
+            Problem(str(path), lines.get("[managed]"), None, "[managed] belongs in the site file")
+        )
+    valid, found = check_data(data, path, lines)
+    return problems + found, len(valid)
 
 
-def _sources(args: argparse.Namespace) -> list[Path]:
+def _sources(args: argparse.Namespace) -> list[tuple[Path, bool]]:
+    """(file, is the user's own) in the order the desk reads them."""
     if args.file:
         path = Path(args.file)
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
-        return [path]
+        return [(path, False)]
     user = Path(args.config) if args.config else user_config_file()
-    return [p for p in [*site_config_files(), user] if p.is_file()]
+    found = [(p, False) for p in site_config_files() if p.is_file()]
+    return found + ([(user, True)] if user.is_file() else [])
 
 
 def check_cmd(args: argparse.Namespace, _ctx: object) -> int:
     problems: list[Problem] = []
     checked = []
-    for path in _sources(args):
-        found, count = _check_file(path)
+    for path, user in _sources(args):
+        found, count = _check_file(path, user=user)
         problems += found
         if not found:
             checked.append(f"OK: {path} ({count} setting{'s' if count != 1 else ''})")
