@@ -25,6 +25,14 @@ from consentdesk.gui.config_error import HEADLINE, TITLE, config_error_box
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_SHOT = ROOT / "packaging" / "screenshots" / "config-error.png"
+# Grabs one X window by id into a PNG, from a separate process on the same display.
+GRAB = """
+import sys
+from PySide6.QtGui import QGuiApplication
+app = QGuiApplication([])
+image = app.primaryScreen().grabWindow(int(sys.argv[1], 0))
+sys.exit(0 if not image.isNull() and image.save(sys.argv[2]) else 1)
+"""
 BROKEN = '# IT settings\n[general]\ncompany = "Stadtwerke Nord"\nregion = "Germany"\n'
 
 
@@ -63,8 +71,8 @@ def test_menu_start_with_broken_site_config_shows_the_window(
     xvfb: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    if shutil.which("xdotool") is None or shutil.which("import") is None:
-        pytest.fail("xdotool and ImageMagick's import are needed (Debian: xdotool, imagemagick)")
+    if shutil.which("xdotool") is None:
+        pytest.fail("xdotool is needed to find the window (Debian: xdotool)")
     site = tmp_path / "site.toml"
     site.write_text(BROKEN, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
@@ -86,7 +94,15 @@ def test_menu_start_with_broken_site_config_shows_the_window(
     try:
         window = _window_id(env, proc, 30)
         shot = tmp_path / "config-error.png"
-        subprocess.run(["import", "-window", window, str(shot)], env=env, check=True, timeout=30)
+        grab = subprocess.run(
+            [sys.executable, "-c", GRAB, window, str(shot)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert grab.returncode == 0, grab.stderr
         image = QImage(str(shot))
         assert image.width() > 300 and image.height() > 100
         colours = {image.pixel(x, y) for x in range(0, image.width(), 4) for y in range(0, 80, 4)}
