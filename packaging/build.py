@@ -11,6 +11,9 @@ Windows MSI is built on Windows from the PyInstaller output there (packaging/REA
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import email.utils
+import gzip
 import hashlib
 import os
 import re
@@ -23,9 +26,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"
+sys.path.insert(0, str(PACKAGING))
+import hygiene  # noqa: E402 (a script beside this one, not a package)
+
+sys.path.remove(str(PACKAGING))
 SPEC = PACKAGING / "pyinstaller" / "consentdesk.spec"
 WXS = PACKAGING / "windows" / "consentdesk.wxs"
 DESKTOP = ROOT / "resources" / "desktop"
+METAINFO = DESKTOP / "com.consentdesk.ConsentDesk.metainfo.xml"
+DEBIAN = PACKAGING / "debian"
+# The app's folder in the package: under /usr/lib (Debian policy keeps /opt for
+# the local administrator), reached from /usr/bin by a relative link.
+APP_DIR = Path("usr/lib/consentdesk")
 ICONS = ROOT / "resources" / "icons" / "app"
 SIZE_BUDGET = 150 * 1024 * 1024
 
@@ -81,9 +93,9 @@ Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: consentdesk
 
 Files: *
-Copyright: Consent Desk
+Copyright: 2026 Consent Desk
 License: Proprietary
- All rights reserved. /opt/consentdesk bundles Python, Qt and PySide6 (LGPLv3)
+ All rights reserved. /usr/lib/consentdesk bundles Python, Qt and PySide6 (LGPLv3)
  and other open-source libraries under their own licences.
 """
 
@@ -135,6 +147,12 @@ def build_app(dist: Path, work: Path) -> Path:
     app = dist / "consentdesk"
     if not (app / "consentdesk").is_file() and not (app / "consentdesk.exe").is_file():
         raise BuildError(f"PyInstaller left no executable in {app}")
+    if sys.platform.startswith("linux"):
+        try:
+            hygiene.clean_search_paths(app)
+        except hygiene.HygieneError as exc:
+            raise BuildError(str(exc)) from None
+        hygiene.fix_library_modes(app)
     return app
 
 
@@ -212,17 +230,25 @@ def _is_elf(path: Path) -> bool:
 
 
 def build_deb(app: Path, dist: Path) -> Path:
-    """The .deb from a one-folder build: /opt/consentdesk, launcher, desktop entry, icons."""
+    """The .deb from a one-folder build: /usr/lib/consentdesk, launcher, desktop entry,
+    icons, man page, changelog, AppStream metainfo and lintian overrides."""
     version = debian_version(app_version())
+    changelog_version = debian_changelog_version()
+    if changelog_version != version:
+        raise BuildError(
+            f"packaging/debian/changelog starts at {changelog_version}, the app is {version}:"
+            " add a changelog entry for this version"
+        )
     arch = deb_architecture()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
-        opt = root / "opt" / DEB_NAME
-        shutil.copytree(app, opt, symlinks=True)
+        shutil.copytree(app, root / APP_DIR, symlinks=True)
+        hygiene.fix_library_modes(root / APP_DIR)
         launcher = root / "usr" / "bin" / DEB_NAME
         launcher.parent.mkdir(parents=True)
-        # Relative, so it also works in a root unpacked elsewhere (dpkg -x).
-        launcher.symlink_to(Path("../../opt") / DEB_NAME / DEB_NAME)
+        # Relative (same top-level folder, Debian policy 10.5): also works in a root
+        # unpacked elsewhere (dpkg -x).
+        launcher.symlink_to(Path("../lib") / DEB_NAME / DEB_NAME)
         _copy(DESKTOP / "consentdesk.desktop", root / "usr/share/applications/consentdesk.desktop")
         _copy(
             DESKTOP / "consentdesk-autostart.desktop",
@@ -235,6 +261,10 @@ def build_deb(app: Path, dist: Path) -> Path:
         docs = root / "usr/share/doc" / DEB_NAME
         _install(docs / "README.Debian", _readme_debian(), mode=0o644)
         _install(docs / "copyright", COPYRIGHT, mode=0o644)
+        _install_gz(docs / "changelog.gz", (DEBIAN / "changelog").read_bytes())
+        _install_gz(root / "usr/share/man/man1/consentdesk.1.gz", man_page().encode())
+        _copy(METAINFO, root / "usr/share/metainfo" / METAINFO.name)
+        _copy(DEBIAN / "lintian-overrides", root / "usr/share/lintian/overrides" / DEB_NAME)
 
         control = root / "DEBIAN"
         control.mkdir()
@@ -265,6 +295,36 @@ def build_deb(app: Path, dist: Path) -> Path:
     return deb
 
 
+def debian_changelog_version() -> str:
+    """The version of the newest entry in packaging/debian/changelog."""
+    first = (DEBIAN / "changelog").read_text(encoding="utf-8").splitlines()[0]
+    found = re.match(rf"{DEB_NAME} \((\S+)\) ", first)
+    if not found:
+        raise BuildError(f"packaging/debian/changelog: cannot read its first line: {first!r}")
+    return found.group(1)
+
+
+def man_page() -> str:
+    """consentdesk(1) from the CLI's argparse help, as the desktop build offers it."""
+    sys.path.insert(0, str(PACKAGING))
+    try:
+        from manpage import render
+    finally:
+        sys.path.remove(str(PACKAGING))
+    from consentdesk.cli import build_parser
+
+    return render(build_parser(server=False), date=changelog_date())
+
+
+def changelog_date() -> dt.date:
+    """The newest changelog entry's date: the man page's date, reproducibly."""
+    text = (DEBIAN / "changelog").read_text(encoding="utf-8")
+    found = re.search(r"^ -- .+?>  (.+)$", text, re.MULTILINE)
+    if not found:
+        raise BuildError("packaging/debian/changelog: no trailer line")
+    return email.utils.parsedate_to_datetime(found.group(1)).date()
+
+
 def managed_config_sample() -> str:
     sys.path.insert(0, str(PACKAGING))
     try:
@@ -279,11 +339,13 @@ def _readme_debian() -> str:
 Consent Desk for Debian
 =======================
 
-The app lives in /opt/consentdesk; /usr/bin/consentdesk starts it.
+The app lives in /usr/lib/consentdesk; /usr/bin/consentdesk starts it.
 
 Managed settings: edit /etc/xdg/consentdesk/config.toml (kept on upgrades).
-Uncomment a setting to preset it for every user, and list it under
-[managed] locked = [...] to stop users changing it.
+Uncomment a setting (remove the "# " before it, keep its [section] line) to
+preset it for every user, and list it under [managed] locked = [...] to stop
+users changing it. Then run `consentdesk config check`: it names the file, line
+and key of every mistake. A broken file makes the sidebar show an error window.
 
 Autostart for every user: copy /usr/share/consentdesk/autostart/consentdesk.desktop
 to /etc/xdg/autostart/.
@@ -309,6 +371,17 @@ def _install(path: Path, text: str, *, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     path.chmod(mode)
+
+
+def _install_gz(path: Path, data: bytes) -> None:
+    """gzip -9n: no name or timestamp in the header, so builds are reproducible."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz,
+    ):
+        gz.write(data)
+    path.chmod(0o644)
 
 
 def _copy(src: Path, dest: Path) -> None:

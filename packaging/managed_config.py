@@ -21,14 +21,16 @@ HEADER = """\
 # (or C:\\ProgramData\\consentdesk\\config.toml). macOS:
 # /Library/Application Support/consentdesk/config.toml.
 #
-# These values apply before each user's own settings. Uncomment a setting to preset
-# it for everyone; list it under [managed] locked to stop users changing it (the
-# settings dialog then shows it as managed). Never put tokens or passwords here:
-# sign-in tokens live only in each user's OS keyring.
+# These values apply before each user's own settings. Uncomment a setting (remove
+# the "# " before it, leaving its [section] line as it is) to preset it for
+# everyone; list it under [managed] locked to stop users changing it (the settings
+# dialog then shows it as managed). Check the file with `consentdesk config check`.
+# Never put tokens or passwords here: sign-in tokens live only in each user's OS
+# keyring.
 """
 
 FOOTER = """\
-# [managed]
+[managed]
 # Settings users cannot change, for example:
 # locked = ["server.url", "server.ca_bundle"]
 """
@@ -42,7 +44,7 @@ def render_sample() -> str:
         body += [f"# {setting.help}", f"# {name} = {_toml_value(setting.default)}", "#"]
     lines = [HEADER]
     for section, body in sections.items():
-        lines += [f"# [{section}]", *body[:-1], ""]
+        lines += [f"[{section}]", *body[:-1], ""]
     lines.append(FOOTER)
     return "\n".join(lines)
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from consentdesk.platform.config import SETTINGS, Config, ConfigError, LockedSetting
+from consentdesk.platform.config import (
+    SETTINGS,
+    Config,
+    ConfigError,
+    LockedSetting,
+    check_data,
+    key_lines,
+    read_source,
+)
 
 
 def write(path: Path, text: str) -> Path:
@@ -76,7 +85,7 @@ def test_locked_key_wins_over_user_and_cannot_be_set(tmp_path: Path, user: Path)
 
 def test_bad_toml_names_the_file(tmp_path: Path, user: Path) -> None:
     site = write(tmp_path / "site.toml", "[general\ncompany = 1\n")
-    with pytest.raises(ConfigError, match=r"site\.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"site\.toml:1: not valid TOML"):
         load(user, site)
 
 
@@ -99,7 +108,7 @@ def test_unknown_key_names_file_and_key(user: Path) -> None:
         ("[sidebar]\nclear_after_seconds = -1\n", "sidebar.clear_after_seconds"),
         ('[telephony]\nbaresip = "localhost"\n', "telephony.baresip"),
         ('[server]\nurl = "https://x.example?token=abc"\n', "server.url"),
-        ('general = "flat"\n', "[general]"),
+        ('general = "flat"\n', "general is outside any [section]"),
     ],
 )
 def test_bad_value_names_file_and_key(user: Path, body: str, key: str) -> None:
@@ -113,7 +122,7 @@ def test_bad_value_names_file_and_key(user: Path, body: str, key: str) -> None:
 
 def test_bad_managed_section_names_the_file(tmp_path: Path, user: Path) -> None:
     site = write(tmp_path / "site.toml", '[managed]\nlocked = ["general.colour"]\n')
-    with pytest.raises(ConfigError, match=r"site\.toml: \[managed\] locked"):
+    with pytest.raises(ConfigError, match=r"site\.toml:2: managed\.locked .*general\.colour"):
         load(user, site)
 
 
@@ -149,3 +158,101 @@ def test_save_keeps_site_values_out_of_the_user_file(tmp_path: Path, user: Path)
     config.save()
     assert "company" not in user.read_text(encoding="utf-8")
     assert load(user, site).get("general.company") == "Stadtwerke Nord"
+
+
+# --- errors name file, line and key ----------------------------------------------------
+
+
+def test_error_names_file_line_and_key(tmp_path: Path, user: Path) -> None:
+    site = write(
+        tmp_path / "site.toml",
+        '# IT settings\n[general]\ncompany = "Stadtwerke"\n\n[sidebar]\ndock = "top"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load(user, site)
+    assert str(info.value).startswith(f"{site}:6: sidebar.dock must be one of right, left")
+
+
+def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
+    site = write(
+        tmp_path / "site.toml",
+        'region = "AT"\n[general]\ncompnay = "x"\nagent = 5\n[sidebar]\ndock = "left"\n',
+    )
+    data, lines = read_source(site)
+    valid, problems = check_data(data, site, lines)
+    assert valid == {"sidebar.dock": "left"}
+    assert [(p.line, p.key) for p in problems] == [
+        (1, "region"),
+        (3, "general.compnay"),
+        (4, "general.agent"),
+    ]
+    assert "put it under [general], as general.region" in str(problems[0])
+    assert str(problems[1]).endswith("is not a known setting (did you mean general.company?)")
+    assert str(problems[2]) == f"{site}:4: general.agent must be text"
+
+
+def test_more_problems_are_counted_in_the_one_line(tmp_path: Path, user: Path) -> None:
+    site = write(tmp_path / "site.toml", "[general]\nagent = 1\ncompany = 2\n")
+    with pytest.raises(ConfigError, match=r"and 1 more: run `consentdesk config check`"):
+        load(user, site)
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path, user: Path) -> None:
+    site = write(tmp_path / "site.toml", '[general]\ncompany = "a"\nregion = DE\n')
+    with pytest.raises(ConfigError, match=r"site\.toml:3: not valid TOML: "):
+        load(user, site)
+
+
+def test_managed_section_in_a_user_file_is_refused(user: Path) -> None:
+    user.parent.mkdir()
+    write(user, '[sidebar]\ndock = "left"\n\n[managed]\nlocked = ["sidebar.dock"]\n')
+    with pytest.raises(ConfigError, match=r"config\.toml:4: \[managed\] belongs in the site"):
+        load(user)
+
+
+def test_key_lines_handles_dotted_keys_and_quoted_headers() -> None:
+    text = '[ "general" ]\nregion = "DE"\nsidebar.dock = "left"  # x\n[server]\nurl=""\n'
+    assert key_lines(text) == {
+        "[general]": 1,
+        "general.region": 2,
+        "general.sidebar.dock": 3,
+        "[server]": 4,
+        "server.url": 5,
+    }
+
+
+# --- the shipped site config ---------------------------------------------------------------
+
+SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "desktop" / "config.toml"
+
+
+def test_shipped_site_config_is_valid_as_shipped(user: Path) -> None:
+    config = load(user, SHIPPED)
+    assert config.site == {} and config.locked == frozenset()
+
+
+def _uncomment(text: str, index: int) -> str:
+    lines = text.splitlines()
+    lines[index] = lines[index].removeprefix("# ")
+    return "\n".join(lines) + "\n"
+
+
+def test_uncommenting_any_key_in_the_shipped_site_config_gives_a_valid_file(
+    tmp_path: Path, user: Path
+) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    headers = [line for line in lines if line.startswith("[")]
+    assert headers == sorted(set(headers), key=headers.index), "each section once"
+    assert {h.strip("[]") for h in headers} >= {s.key.split(".")[0] for s in SETTINGS}
+    keys = [i for i, line in enumerate(lines) if re.match(r"# [a-z_]+ = ", line)]
+    assert len(keys) == len(SETTINGS) + 1  # every setting, and [managed] locked
+    for index in keys:
+        site = write(tmp_path / "site.toml", _uncomment(text, index))
+        config = load(user, site)
+        name = lines[index].removeprefix("# ").split(" = ")[0]
+        if name == "locked":
+            assert config.locked
+        else:
+            (key,) = config.site
+            assert key.endswith(f".{name}") and config.source(key) == "site"

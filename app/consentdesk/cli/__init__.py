@@ -23,11 +23,30 @@ COMMAND_MODULES = [
     "consentdesk.cli.server_cmds",
     "consentdesk.cli.sidebar_cmds",
     "consentdesk.cli.review_cmds",
+    "consentdesk.cli.config_cmds",
 ]
+SERVER_COMMANDS = "consentdesk.cli.server_cmds"
+# Commands that open a window: a broken config shows an error window there, since
+# a menu or autostart launch has no terminal to print the one-line error to.
+WINDOW_COMMANDS = {None, "sidebar", "open-uri"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def server_available() -> bool:
+    """Whether this installation carries the team server (the desktop build leaves it out)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("consentdesk.server") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def build_parser(*, server: bool | None = None) -> argparse.ArgumentParser:
+    """The whole command line; server commands only where the server can run."""
     import importlib
+
+    if server is None:
+        server = server_available()
 
     parser = ArgumentParser(
         prog="consentdesk",
@@ -45,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        if server or name != SERVER_COMMANDS:
+            importlib.import_module(name).register(sub)
     return parser
 
 
@@ -54,16 +74,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from consentdesk.platform.logs import setup_logging
 
+    handler = getattr(args, "handler", None)
     try:
         setup_logging()
+        if getattr(args, "without_context", False):
+            # ``config check`` reads the files itself: it must run when they are broken.
+            return run_handler(handler, args, None)  # type: ignore[arg-type]
         ctx = context_from_args(args)
     except ValueError as exc:  # a bad CONSENTDESK_LOG_LEVEL
         print(f"consentdesk: {exc}", file=sys.stderr)
         return 2
     except UsageError as exc:
         print(f"consentdesk: {exc}", file=sys.stderr)
+        if args.command in WINDOW_COMMANDS and not args.smoke:
+            from consentdesk.gui.config_error import show_startup_error
+
+            show_startup_error(str(exc))
         return 2
-    handler = getattr(args, "handler", None)
     if args.smoke:
         from consentdesk.smoke import run_smoke
 

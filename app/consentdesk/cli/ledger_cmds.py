@@ -183,10 +183,12 @@ def _received(value: str | None) -> date | None:
 
 
 @contextmanager
-def _ledger(ctx: Context) -> Iterator[EmbeddedLedger]:
+def _ledger(ctx: Context, *, reading: bool = False) -> Iterator[EmbeddedLedger]:
+    """The ledger; for a command that only reads, also one on read-only media."""
     from consentdesk.stores.ledger import open_ledger
+    from consentdesk.stores.ledger_readonly import open_ledger_for_reading
 
-    ledger = open_ledger(ctx.data_dir)
+    ledger = open_ledger_for_reading(ctx.data_dir) if reading else open_ledger(ctx.data_dir)
     try:
         yield ledger
     finally:
@@ -236,7 +238,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from consentdesk.domain import phone
 
     number = phone.normalize(args.number, ctx.region)
-    with _ledger(ctx) as ledger:
+    with _ledger(ctx, reading=True) as ledger:
         status = ledger.status(number)
         catalogue = ledger.catalogue()
         _log_read(ledger, ctx, number, "status")
@@ -272,7 +274,7 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
     from consentdesk.domain import phone
 
     number = phone.normalize(args.number, ctx.region)
-    with _ledger(ctx) as ledger:
+    with _ledger(ctx, reading=True) as ledger:
         events = ledger.history(number)
         _log_read(ledger, ctx, number, "detail")
     if args.json:
@@ -372,7 +374,7 @@ def cmd_request_create(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_request_list(args: argparse.Namespace, ctx: Context) -> int:
-    with _ledger(ctx) as ledger:
+    with _ledger(ctx, reading=True) as ledger:
         found = ledger.requests(open_only=args.open)
     if args.json:
         print_json(list(found))
@@ -390,7 +392,7 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
     path = ctx.data_dir / FILE_NAME
     if not path.exists():
         raise UsageError(f"no ledger at {path}; check --data-dir")
-    with _ledger(ctx) as ledger:
+    with _ledger(ctx, reading=True) as ledger:
         result = ledger.verify()
     if result.ok:
         print(f"OK: {result.count} events verified")

@@ -29,13 +29,19 @@ class LockedSetting(ConfigError):
     """The site administrator has locked this setting."""
 
 
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}")
+class _Choice:
+    """One of a fixed set of texts; ``allowed`` also feeds the Windows policy templates."""
+
+    def __init__(self, *allowed: str) -> None:
+        self.allowed = allowed
+
+    def __call__(self, value: Any) -> str:
+        if value not in self.allowed:
+            raise ValueError(f"must be one of {', '.join(self.allowed)}")
         return str(value)
 
-    return check
+
+_choice = _Choice
 
 
 def _str(value: Any) -> str:
@@ -175,35 +181,144 @@ def site_config_files() -> list[Path]:
     return [Path(d) / "config.toml" for d in reversed(dirs)]
 
 
-def _flatten(data: Mapping[str, Any], source: Path | str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One mistake in a config source, located as precisely as the file allows."""
+
+    source: str
+    line: int | None
+    key: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        if not self.message:
+            return where  # a whole-file problem, already worded in ``source``
+        return f"{where}: {self.key} {self.message}" if self.key else f"{where}: {self.message}"
+
+
+_HEADER = re.compile(r"\s*\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\s*(#.*)?$")
+_ASSIGN = re.compile(r"\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*)\s*=")
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Line numbers of ``[section]`` headers and ``section.name`` keys in TOML text.
+
+    A light scan, good for the flat files settings use (tables of plain keys,
+    dotted keys); a key it cannot place is reported without a line.
+    """
+    found: dict[str, int] = {}
+    section = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header and not line.lstrip().startswith("[["):
+            section = header.group(1).replace('"', "").replace("'", "").replace(" ", "")
+            found.setdefault(f"[{section}]", number)
+            continue
+        assign = _ASSIGN.match(line)
+        if assign:
+            name = re.sub(r"\s+", "", assign.group(1))
+            found.setdefault(f"{section}.{name}" if section else name, number)
+    return found
+
+
+def _suggest(name: str, section: str | None) -> str:
+    """A hint for an unknown key: the closest known one, or where it belongs."""
+    import difflib
+
+    if section is None:
+        homes = [s.key for s in SETTINGS if s.key.split(".", 1)[1] == name]
+        if homes:
+            home = homes[0].split(".", 1)[0]
+            return f" (put it under [{home}], as {homes[0]})"
+        return ""
+    close = difflib.get_close_matches(f"{section}.{name}", list(_BY_KEY), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_data(
+    data: Mapping[str, Any], source: Path | str, lines: Mapping[str, int] | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The valid settings of one parsed source and every problem in it."""
+    lines = lines or {}
+    label = str(source)
     out: dict[str, Any] = {}
+    problems: list[Problem] = []
     for section, body in data.items():
         if section == "managed":
+            problems += _check_managed(body, label, lines)
             continue
         if not isinstance(body, Mapping):
-            raise ConfigError(f"{source}: [{section}] must be a table")
+            problems.append(
+                Problem(
+                    label,
+                    lines.get(section),
+                    section,
+                    "is outside any [section]" + _suggest(section, None),
+                )
+            )
+            continue
         for name, raw in body.items():
             key = f"{section}.{name}"
+            line = lines.get(key) or lines.get(f"[{section}]")
             setting = _BY_KEY.get(key)
             if setting is None:
-                raise ConfigError(f"{source}: unknown setting {key}")
+                problems.append(
+                    Problem(label, line, key, "is not a known setting" + _suggest(name, section))
+                )
+                continue
             try:
                 out[key] = setting.parse(raw)
             except ValueError as exc:
-                raise ConfigError(f"{source}: {key} {exc}") from None
+                problems.append(Problem(label, line, key, str(exc)))
+    return out, problems
+
+
+def _check_managed(body: Any, label: str, lines: Mapping[str, int]) -> list[Problem]:
+    line = lines.get("managed.locked") or lines.get("[managed]")
+    keys = body.get("locked", []) if isinstance(body, Mapping) else None
+    if not isinstance(keys, list):
+        return [Problem(label, line, "managed.locked", "must list setting keys")]
+    unknown = [k for k in keys if k not in _BY_KEY]
+    if unknown:
+        return [Problem(label, line, "managed.locked", f"lists unknown settings: {unknown}")]
+    return []
+
+
+def _flatten(
+    data: Mapping[str, Any], source: Path | str, lines: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    out, problems = check_data(data, source, lines)
+    if problems:
+        more = len(problems) - 1
+        extra = f" (and {more} more: run `consentdesk config check`)" if more else ""
+        raise ConfigError(f"{problems[0]}{extra}")
     return out
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_source(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """A config file's data and key lines; a missing file is empty."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        return {}, {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return tomllib.loads(text), key_lines(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        where = f"{path}:{found.group(1)}" if found else str(path)
+        raise ConfigError(f"{where}: not valid TOML: {reason}") from None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return read_source(path)[0]
 
 
 @dataclass
@@ -222,13 +337,9 @@ class Config:
         site: dict[str, Any] = {}
         locked: set[str] = set()
         for path in site_config_files() if site_files is None else site_files:
-            data = _read(path)
-            site.update(_flatten(data, path))
-            managed = data.get("managed", {})
-            keys = managed.get("locked", []) if isinstance(managed, Mapping) else None
-            if not isinstance(keys, list) or any(k not in _BY_KEY for k in keys):
-                raise ConfigError(f"{path}: [managed] locked must list known setting keys")
-            locked.update(keys)
+            data, lines = read_source(path)
+            site.update(_flatten(data, path, lines))
+            locked.update(data.get("managed", {}).get("locked", []))
         if site_files is None:
             # Windows Group Policy (HKLM\Software\Policies) outranks the site file.
             from consentdesk.platform.policy import POLICY_LABEL, read_policy
@@ -237,7 +348,7 @@ class Config:
             site.update(_flatten(policy, POLICY_LABEL))
             locked.update(policy.get("managed", {}).get("locked", []))
         user_file = user_file or user_config_file()
-        user = _flatten(_read(user_file), user_file)
+        user = _flatten(*_user_source(user_file))
         return cls(site=site, locked=frozenset(locked), user=user, user_file=user_file)
 
     def get(self, key: str) -> Any:
@@ -289,6 +400,15 @@ class Config:
         tmp = self.user_file.with_suffix(".tmp")
         tmp.write_text("\n".join(lines), encoding="utf-8")
         os.replace(tmp, self.user_file)
+
+
+def _user_source(path: Path) -> tuple[dict[str, Any], Path, dict[str, int]]:
+    """The user's file: ``[managed]`` belongs to site files only."""
+    data, lines = read_source(path)
+    if "managed" in data:
+        where = f"{path}:{lines['[managed]']}" if "[managed]" in lines else str(path)
+        raise ConfigError(f"{where}: [managed] belongs in the site file, not a user's own")
+    return data, path, lines
 
 
 def _toml_value(value: Any) -> str:

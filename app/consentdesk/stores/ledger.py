@@ -734,6 +734,10 @@ class EmbeddedLedger:
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
 
+    def reader_uri(self) -> str:
+        """The URI of the review side's read-only connections."""
+        return self._path.absolute().as_uri() + "?mode=ro"
+
     def _reader(self) -> sqlite3.Connection:
         me = threading.current_thread()
         with self._readers_lock:
@@ -746,7 +750,7 @@ class EmbeddedLedger:
                 self._readers.pop(gone).close()
             try:
                 conn = sqlite3.connect(
-                    self._path.absolute().as_uri() + "?mode=ro",
+                    self.reader_uri(),
                     uri=True,
                     timeout=BUSY_TIMEOUT_S,
                     isolation_level=None,
