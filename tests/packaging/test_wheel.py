@@ -71,7 +71,7 @@ def test_sdist_carries_the_resources_source(built: tuple[Path, Path]) -> None:
         top = tf.getnames()[0].split("/")[0]
         prefix = f"{top}/resources/"
         names = {n.removeprefix(prefix) for n in tf.getnames() if n.startswith(prefix)}
-        assert "setup.py" in {n.removeprefix(f"{top}/") for n in tf.getnames()}
+        assert "pyproject.toml" in {n.removeprefix(f"{top}/") for n in tf.getnames()}
     assert set(_source_files()) <= names
 
 
