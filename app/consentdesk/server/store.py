@@ -49,6 +49,7 @@ from sqlalchemy.exc import DBAPIError
 from consentdesk.domain import phone
 from consentdesk.domain.admission import check_consent, check_new_request, check_subject
 from consentdesk.domain.backend import NotFound
+from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.catalogue import Catalogue
 from consentdesk.domain.codec import (
     GENESIS,
@@ -177,8 +178,16 @@ class _Pending(Generic[T]):
 class Store:
     """Everything the API does to the database."""
 
-    def __init__(self, engine: Engine, *, catalogue: Catalogue, scripts: Sequence[Script]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        catalogue: Catalogue,
+        scripts: Sequence[Script],
+        calendar: Calendar = DEFAULT_CALENDAR,
+    ) -> None:
         self.engine = engine
+        self.calendar = calendar
         self.catalogue = catalogue
         self.scripts = tuple(scripts)
         self._auth_cache: dict[str, tuple[float, tuple[Viewer, bool]]] = {}
@@ -378,7 +387,7 @@ class Store:
             ).first()
             if clash is not None:
                 raise problems.conflict("a request with this id or reference already exists")
-            state = fold_request(new, [])
+            state = fold_request(new, [], self.calendar)
 
             def finish(conn: Connection, entry: Entry) -> PrivacyRequest:
                 conn.execute(
@@ -426,8 +435,8 @@ class Store:
 
         def plan(conn: Connection) -> Plan[PrivacyRequest]:
             created, changes = _request_events(conn, change.request_id)
-            check_change(fold_request(created, changes), change)
-            state = fold_request(created, [*changes, change])
+            check_change(fold_request(created, changes, self.calendar), change, self.calendar)
+            state = fold_request(created, [*changes, change], self.calendar)
 
             def finish(conn: Connection, entry: Entry) -> PrivacyRequest:
                 conn.execute(
