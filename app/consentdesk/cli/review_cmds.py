@@ -45,8 +45,9 @@ def register(sub: Any) -> None:
         "export",
         help="export captured actions as CSV, ISO 27560 JSON or a Kantara receipt",
         description="Export the actions of a view. csv: one row per action (numbers masked "
-        "unless --full-numbers); ts27560: consent records per ISO/IEC TS 27560 as the W3C DPV "
-        "guide maps them; kantara: a Kantara Consent Receipt v1.1 for one customer (--number). "
+        "unless --full-numbers); ts27560: consent records per ISO/IEC TS 27560 (plain JSON, "
+        "DPV terms as values); kantara: Kantara Consent Receipts v1.1 for one customer "
+        "(--number), a JSON array with one receipt per consent in force. "
         "Exports that name customers are logged as reads.",
     )
     export.add_argument("--format", required=True, choices=FORMATS, help="what to write")
@@ -237,12 +238,12 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
         KANTARA_SCHEMA,
         TS27560_SCHEMA,
         Controller,
-        kantara_receipt,
         ts27560_records,
         view_rows,
         write_actions_csv,
         write_json,
     )
+    from consentdesk.domain.kantara import kantara_receipts
     from consentdesk.domain.review import ReviewFilter, Search, SearchKind, local_days
 
     tz = _zone(args, ctx)
@@ -285,12 +286,12 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
             what = f"{doc['export']['record_count']} consent records"
         else:
             assert number is not None
-            receipt = kantara_receipt(
-                number, source.customer_history(number), source.catalogue(), controller
+            receipts = kantara_receipts(
+                source.customer_history(number), source.catalogue(), controller
             )
             with _output(args.output) as out:
-                write_json(receipt, out, schema_name=KANTARA_SCHEMA)
-            what = "a consent receipt"
+                write_json(receipts, out, schema_name=KANTARA_SCHEMA)
+            what = f"{len(receipts)} consent receipt{'s' if len(receipts) != 1 else ''}"
     if args.output != "-":
         print(f"Wrote {what} to {args.output}.")
     return 0

@@ -46,12 +46,12 @@ from consentdesk.domain.export import (
     KANTARA_SCHEMA,
     TS27560_SCHEMA,
     Controller,
-    kantara_receipt,
     ts27560_records,
     view_rows,
     write_actions_csv,
     write_json,
 )
+from consentdesk.domain.kantara import find_event, kantara_receipt
 from consentdesk.domain.model import Channel, Jurisdiction, utcnow
 from consentdesk.domain.review import (
     ACTION_LABELS,
@@ -855,13 +855,11 @@ class ReviewWindow(QMainWindow):
         if path is None:
             return
         controller = self.controller
-        now = self.clock()
 
         def job(src: ReviewSource) -> None:
             number = src.reveal_number(event_id)
-            receipt = kantara_receipt(
-                number, src.customer_history(number), src.catalogue(), controller, now=now
-            )
+            event = find_event(src.customer_history(number), event_id)
+            receipt = kantara_receipt(event, src.catalogue(), controller)
             self._write_atomically(
                 path, lambda fh: write_json(receipt, fh, schema_name=KANTARA_SCHEMA)
             )
