@@ -160,10 +160,11 @@ def _zone(args: argparse.Namespace, ctx: Context) -> tzinfo:
 
 @contextmanager
 def _source(ctx: Context) -> Iterator[Any]:
+    from consentdesk.platform.calendar import controller_calendar
     from consentdesk.stores.ledger import open_ledger
     from consentdesk.stores.review_sql import SqlReviewSource
 
-    ledger = open_ledger(ctx.data_dir)
+    ledger = open_ledger(ctx.data_dir, calendar=controller_calendar(ctx.config))
     try:
         source = SqlReviewSource(ledger, _viewer(ctx), close_ledger=True)
     except BaseException:
@@ -208,13 +209,14 @@ def _output(target: str) -> Iterator[IO[str]]:
 
 
 def cmd_review(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.platform.calendar import controller_calendar
     from consentdesk.stores.ledger import open_ledger
     from consentdesk.stores.review_sql import SqlReviewSource
 
     viewer = _viewer(ctx)
 
     def open_source() -> SqlReviewSource:
-        ledger = open_ledger(ctx.data_dir)
+        ledger = open_ledger(ctx.data_dir, calendar=controller_calendar(ctx.config))
         try:
             return SqlReviewSource(ledger, viewer, close_ledger=True)
         except BaseException:

@@ -376,3 +376,63 @@ def can_extend(
         return False
     deadline = extension_deadline(j, request, cal)
     return deadline is None or today <= deadline
+
+
+# --- the rules in words, with their sources (request detail, CLI) -------------------
+
+_ACT_WITHIN = {
+    RequestType.OPT_OUT_SALE: "CCPA Regs §7026(f)",
+    RequestType.LIMIT_SENSITIVE: "CCPA Regs §7027(g)",
+}
+
+
+def _period_words(period: Period, j: Jurisdiction, cal: Calendar) -> str:
+    if period.months:
+        return "one month" if period.months == 1 else f"{period.months} months"
+    if period.business_days:
+        place = "California" if j == Jurisdiction.CCPA else cal.place(j)[0]
+        return f"{period.business_days} business days (weekends and {place} holidays skipped)"
+    return f"{period.days} calendar days"
+
+
+def explain(request: PrivacyRequest, cal: Calendar = DEFAULT_CALENDAR) -> tuple[str, ...]:
+    """The statutory rules applied to *request*, one sentence each with its legal source."""
+    j, t = request.jurisdiction, request.type
+    rule = rule_for(j)
+    type_rule = rule.for_type(t)
+    received = request.received.isoformat()
+    within = _period_words(type_rule.respond_within, j, cal)
+    if t in _ACT_WITHIN:
+        lines = [
+            f"Act on it by {request.due.isoformat()}: as soon as feasible and at the latest "
+            f"{within} after receipt on {received} ({_ACT_WITHIN[t]}); no extension, "
+            "no identity verification."
+        ]
+    else:
+        source = "GDPR Art. 12(3)" if j == Jurisdiction.GDPR else "Cal. Civ. Code §1798.130(a)(2)"
+        lines = [f"Answer due {request.due.isoformat()}: {within} after receipt on {received}"]
+        if type_rule.extension is not None:
+            more = _period_words(type_rule.extension, j, cal)
+            lines[0] += (
+                f", {'extended' if request.extended else 'extendable once'} by {more}"
+                f" (notice by {due_date(j, t, request.received, cal=cal).isoformat()})"
+            )
+        lines[0] += f" ({source})."
+    if rule.ends_on_working_day:
+        lines.append(
+            "A period ending on a Saturday, Sunday or a public holiday in "
+            f"{cal.place(j)[0]} ends on the next working day (Regulation 1182/71 Art. 3(4))."
+        )
+    if request.acknowledge_by is not None:
+        ack = _period_words(type_rule.acknowledge_within or Period(), j, cal)
+        state = (
+            f"confirmed {request.confirmed_at.date().isoformat()} ({request.confirmed_how})"
+            if request.confirmed_at is not None
+            else "not confirmed yet"
+        )
+        lines.append(
+            f"Confirm receipt by {request.acknowledge_by.isoformat()}: {ack} "
+            f"(CCPA Regs §7021) — {state}."
+        )
+    lines.append(f"Days are counted in the controller's time zone ({cal.tz}).")
+    return tuple(lines)

@@ -897,7 +897,7 @@ class Store:
         for event_id, (purpose, state) in outcomes.items():
             if event_id not in corrected:
                 rates.setdefault(purpose, Counter())[state] += 1
-        today = utcnow().date()
+        today = self.calendar.day_of(utcnow())
         queue = request_queue(
             (privacy_request_from_json(json.loads(r.state)) for r in open_rows), today
         )

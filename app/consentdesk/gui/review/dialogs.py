@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from consentdesk.domain.calendars import Calendar
 from consentdesk.domain.incident import (
     AuthorityNotified,
     Incident,
@@ -118,10 +119,13 @@ class CommentDialog(_RecordDialog):
 class MoveRequestDialog(_RecordDialog):
     """Move a privacy request to its next status, with a reason where the law asks."""
 
-    def __init__(self, item: QueueItem, *, by: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, item: QueueItem, *, by: str, calendar: Calendar, parent: QWidget | None = None
+    ) -> None:
         super().__init__(f"Move request {item.request.reference}", parent)
         self.item = item
         self.by = by
+        self.calendar = calendar
         clock = QLabel(item.clock)
         clock.setWordWrap(True)
         clock.setAccessibleName("Statutory clock")
@@ -146,7 +150,13 @@ class MoveRequestDialog(_RecordDialog):
         if value is None:
             raise DomainError("this request cannot move any further")
         status = RequestStatus(value)
-        return lead_move(self.item.request, status, by=self.by, reason=self.reason_box.text())
+        return lead_move(
+            self.item.request,
+            status,
+            by=self.by,
+            reason=self.reason_box.text(),
+            cal=self.calendar,
+        )
 
 
 class OpenIncidentDialog(_RecordDialog):

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from consentdesk import __version__
+from consentdesk.domain.calendars import Calendar
 from consentdesk.domain.catalogue import Catalogue
 from consentdesk.domain.export import (
     KANTARA_SCHEMA,
@@ -380,7 +381,7 @@ class ReviewWindow(QMainWindow):
         footer.addWidget(self.loading_label)
         lv.addLayout(footer)
         split.addWidget(left)
-        self.detail = DetailPane(tz=self.tz)
+        self.detail = DetailPane(tz=self.tz, region=self.region)
         self.detail.reveal_requested.connect(self.reveal_number)
         self.detail.flag_requested.connect(self.ask_flag)
         self.detail.resolve_requested.connect(self.ask_resolve)
@@ -588,7 +589,8 @@ class ReviewWindow(QMainWindow):
             self.banner.info("Select a request in the queue first.")
             return
         item = self.queue_model.item(index.row())
-        dialog = MoveRequestDialog(item, by=self.viewer.name, parent=self)
+        calendar = Calendar(self.tz, self.region)
+        dialog = MoveRequestDialog(item, by=self.viewer.name, calendar=calendar, parent=self)
 
         def move() -> None:
             change = dialog.result_record
