@@ -119,20 +119,30 @@ def allowed_moves(request: PrivacyRequest) -> tuple[RequestStatus, ...]:
     return tuple(s for s in LEAD_MOVES if s in possible)
 
 
+def needs_confirmation(request: PrivacyRequest) -> bool:
+    """Whether receipt of *request* still has to be confirmed (CCPA Regs §7021)."""
+    return request.acknowledge_by is not None and request.confirmed_at is None
+
+
 def lead_move(
     request: PrivacyRequest,
-    status: RequestStatus,
+    status: RequestStatus | None,
     *,
     by: str,
     reason: str | None = None,
     at: datetime | None = None,
     cal: Calendar = DEFAULT_CALENDAR,
+    confirmation: str | None = None,
 ) -> RequestChange:
-    """The status move a lead asked for, checked against the request lifecycle and
-    the statutory rules (reasons for extended/rejected, one extension in time,
-    judged on the controller's calendar *cal*)."""
+    """The step a lead asked for: a status move and/or how receipt was confirmed,
+    checked against the request lifecycle and the statutory rules (reasons for
+    extended/rejected, one extension in time judged on the controller's calendar
+    *cal*, a confirmation only where the law asks for one)."""
     reason = (reason or "").strip() or None
-    if status not in LEAD_MOVES:
+    confirmation = (confirmation or "").strip() or None
+    if status is None and confirmation is None:
+        raise DomainError("choose a new status or say how receipt was confirmed")
+    if status is not None and status not in LEAD_MOVES:
         raise DomainError(f"a lead cannot move a request to {status}")
     if reason is not None and len(reason) > MAX_REASON:
         raise DomainError(f"the reason is longer than {MAX_REASON} characters")
@@ -142,6 +152,7 @@ def lead_move(
         status=status,
         reason=reason,
         at=at or utcnow(),
+        confirmation=confirmation,
     )
     requests.check_change(request, change, cal)
     return change

@@ -596,7 +596,10 @@ class ReviewWindow(QMainWindow):
             change = dialog.result_record
 
             def done(_r: object) -> None:
-                self.banner.success(f"Request {item.request.reference} is now {change.status}.")
+                ref = item.request.reference
+                said = [f"is now {change.status}"] if change.status else []
+                said += ["has its receipt confirmed"] if change.confirmation else []
+                self.banner.success(f"Request {ref} {' and '.join(said)}.")
                 self.load_queue()
 
             self.call(lambda src: src.move_request(change), done, "move the request")
