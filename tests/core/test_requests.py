@@ -234,7 +234,7 @@ def test_change_must_name_this_request_and_an_agent_and_do_something() -> None:
         check_change(r, other)
     with pytest.raises(DomainError, match="agent is required"):
         check_change(r, RequestChange(request_id=new.request_id, agent=" ", status=S.VERIFYING))
-    with pytest.raises(DomainError, match="needs a new status or a verification"):
+    with pytest.raises(DomainError, match="needs a new status, a verification or a confirmation"):
         check_change(r, change(new))
 
 

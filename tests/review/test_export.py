@@ -1,5 +1,6 @@
-"""Exports: CSV that cannot inject formulas, 27560 records and Kantara receipts that
-validate against the schemas in resources/schemas."""
+"""Exports: CSV that cannot inject formulas, 27560 records and Kantara receipts (one
+per consent event) with the specifications' fields, validated against the schemas in
+resources/schemas."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import io
 import json
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -28,14 +30,20 @@ from consentdesk.domain.export import (
     Controller,
     ExportError,
     csv_safe,
-    kantara_receipt,
     load_schema,
     ts27560_records,
     validate,
     write_actions_csv,
     write_json,
 )
-from consentdesk.domain.model import Channel, ConsentState, Jurisdiction
+from consentdesk.domain.kantara import find_event, kantara_receipt, kantara_receipts
+from consentdesk.domain.model import (
+    Channel,
+    CollectionMethod,
+    ConsentState,
+    Jurisdiction,
+    LawfulBasis,
+)
 from consentdesk.domain.review import ActionKind, ActionRow
 from consentdesk.platform.config import Config
 
@@ -172,25 +180,111 @@ def test_every_27560_export_validates(
     assert json.loads(out.getvalue())["export"]["record_count"] >= 1
 
 
-def test_kantara_receipt_lists_consents_in_force() -> None:
+def test_27560_fields_as_the_specification_names_them() -> None:
     events = _history()
-    receipt = kantara_receipt(
-        ANNA_CUSTOMER, events, CATALOGUE, CONTROLLER, now=T0 + timedelta(days=2)
+    doc = ts27560_records(events, CATALOGUE, CONTROLLER)
+    validate(doc, TS27560_SCHEMA)
+    # Plain JSON: no DPV (RDF) conformance claim, only the prefixes its values use.
+    assert "conforms_to" not in doc["export"]
+    assert doc["export"]["vocabularies"]["dpv"] == "https://w3id.org/dpv#"
+    record = doc["records"][0]
+    assert record["header"]["schema_version"] == "ISO/IEC TS 27560:2023"
+    processing = record["processing"]
+    assert "privacy_notices" not in processing
+    assert processing["privacy_notice"][0]["text"] == events[0].notice.text
+    rights = {(r["right"], r["legal_source"]) for r in processing["rights"]}
+    assert ("dpv:RightToWithdrawConsent", "GDPR Art. 7(3)") in rights
+    assert ("dpv:RightToObject", "GDPR Art. 21") in rights
+    ccpa = ts27560_records(
+        [consent(purpose="sale-sharing", channel=Channel.ONLINE, jurisdiction=Jurisdiction.CCPA)],
+        CATALOGUE,
+        CONTROLLER,
     )
-    validate(receipt, KANTARA_SCHEMA)
-    (service,) = receipt["services"]
+    validate(ccpa, TS27560_SCHEMA)
+    ccpa_rights = {r["right"] for r in ccpa["records"][0]["processing"]["rights"]}
+    assert "dpv:RightToOptOutOfSaleOrSharing" in ccpa_rights
+    assert "dpv:RightToObject" not in ccpa_rights
+
+
+@pytest.mark.parametrize("method", list(CollectionMethod))
+def test_27560_event_type_agrees_with_the_kantara_consent_type(method: CollectionMethod) -> None:
+    event = replace(consent(at=T0), method=method)
+    record = ts27560_records([event], CATALOGUE, CONTROLLER)["records"][0]
+    receipt = kantara_receipt(event, CATALOGUE, CONTROLLER)
+    pairs = {"EXPLICIT": "dpv:ExplicitlyExpressedConsent", "IMPLIED": "dpv:ImpliedConsent"}
+    consent_type = receipt["services"][0]["purposes"][0]["consentType"]
+    assert record["events"][0]["event_type"] == pairs[consent_type]
+
+
+def test_one_kantara_receipt_per_consent_event_in_force() -> None:
+    events = _history()
+    receipts = kantara_receipts(events, CATALOGUE, CONTROLLER, now=T0 + timedelta(days=2))
     # Phone consent stands; the e-mail one was corrected to a refusal; the survey was withdrawn.
-    assert [p["piiCategory"] for p in service["purposes"]] == [["telephone number"]]
+    (receipt,) = receipts
+    validate(receipt, KANTARA_SCHEMA)
+    assert receipt == kantara_receipt(events[0], CATALOGUE, CONTROLLER)
     assert receipt["consentTimestamp"] == int(T0.timestamp())
     assert receipt["piiPrincipalId"] == ANNA_CUSTOMER
     assert receipt["version"] == "KI-CR-v1.1.0"
+    assert receipt["consentReceiptID"] == str(uuid.UUID(receipt["consentReceiptID"]))
+    second = consent(channel=Channel.EMAIL, at=T0 + timedelta(days=1))
+    both = kantara_receipts([*events, second], CATALOGUE, CONTROLLER, now=T0 + timedelta(days=2))
+    assert [r["consentTimestamp"] for r in both] == [
+        int(e.at.timestamp()) for e in (events[0], second)
+    ]
+    assert len({r["consentReceiptID"] for r in both}) == 2
+
+
+def test_kantara_fields_as_the_specification_defines_them() -> None:
+    given_ = consent(at=T0)
+    receipt = kantara_receipt(given_, CATALOGUE, CONTROLLER)
+    validate(receipt, KANTARA_SCHEMA)
+    (purpose,) = receipt["services"][0]["purposes"]
+    assert purpose["purposeCategory"] == ["6 - Marketing"]
+    assert purpose["piiCategory"] == ["2 - Contact"]
+    assert purpose["consentType"] == "EXPLICIT"
+    assert receipt["jurisdiction"] == "DE"  # the controller's country under the GDPR
+    assert receipt["piiControllers"][0]["address"]["addressCountry"] == "DE"
+    assert "Lapses 730 days after it was given (on 2027-03-03)" in purpose["termination"]
+    ccpa = consent(
+        purpose="sale-sharing", channel=Channel.ONLINE, jurisdiction=Jurisdiction.CCPA, at=T0
+    )
+    sale = kantara_receipt(ccpa, CATALOGUE, CONTROLLER)
+    validate(sale, KANTARA_SCHEMA)
+    assert sale["jurisdiction"] == "US-CA"
+    assert sale["services"][0]["purposes"][0]["purposeCategory"] == ["9 - Sharing for Marketing"]
+
+
+def test_kantara_termination_without_validity_says_until_withdrawn() -> None:
+    recording = consent(purpose="call-recording", at=T0)
+    (purpose,) = kantara_receipt(recording, CATALOGUE, CONTROLLER)["services"][0]["purposes"]
+    assert purpose["termination"].startswith("Until withdrawn; it can be withdrawn at any time.")
+    assert "or when withdrawn" not in purpose["termination"]
+    assert purpose["purposeCategory"] == ["16 - Improve Performance"]
+
+
+def test_kantara_schema_rejects_our_own_words() -> None:
+    receipt = kantara_receipt(consent(at=T0), CATALOGUE, CONTROLLER)
+    for path, bad in (
+        (("services", 0, "purposes", 0, "purposeCategory"), ["marketing"]),
+        (("services", 0, "purposes", 0, "piiCategory"), ["telephone number"]),
+        (("jurisdiction",), "EU GDPR (Regulation (EU) 2016/679)"),
+        (("piiControllers", 0, "address"), {"streetAddress": "Musterstr. 1"}),
+    ):
+        broken = json.loads(json.dumps(receipt))
+        target = broken
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = bad
+        with pytest.raises(ExportError):
+            validate(broken, KANTARA_SCHEMA)
 
 
 def test_kantara_names_third_parties_when_configured() -> None:
     config = Config.load(site_files=[])
     config.set("privacy.third_parties", ["Partner Versicherung AG"])
     controller = Controller.from_config(config)
-    receipt = kantara_receipt(ANNA_CUSTOMER, _history(), CATALOGUE, controller, now=T0)
+    receipt = kantara_receipt(consent(at=T0), CATALOGUE, controller)
     validate(receipt, KANTARA_SCHEMA)
     purpose = receipt["services"][0]["purposes"][0]
     assert purpose["thirdPartyDisclosure"] is True
@@ -200,15 +294,18 @@ def test_kantara_names_third_parties_when_configured() -> None:
 def test_kantara_refuses_what_it_cannot_receipt() -> None:
     withdrawn = [consent(state=ConsentState.WITHDRAWN)]
     with pytest.raises(ExportError, match="no consent in force"):
-        kantara_receipt(ANNA_CUSTOMER, withdrawn, CATALOGUE, CONTROLLER, now=T0)
+        kantara_receipts(withdrawn, CATALOGUE, CONTROLLER, now=T0)
+    with pytest.raises(ExportError, match="for a consent given, not one withdrawn"):
+        kantara_receipt(withdrawn[0], CATALOGUE, CONTROLLER)
+    contract = replace(consent(at=T0), lawful_basis=LawfulBasis.CONTRACT, purpose="service-updates")
+    with pytest.raises(ExportError, match="not on consent"):
+        kantara_receipt(contract, CATALOGUE, CONTROLLER)
+    with pytest.raises(ExportError, match="not a consent of this customer"):
+        find_event(_history(), uuid.uuid4())
     config = Config.load(site_files=[])
     config.set("privacy.controller_email", "")
     with pytest.raises(ExportError, match=r"privacy\.controller_email"):
-        kantara_receipt(
-            ANNA_CUSTOMER, _history(), CATALOGUE, Controller.from_config(config), now=T0
-        )
+        kantara_receipts(_history(), CATALOGUE, Controller.from_config(config), now=T0)
     # A consent past its validity is not in force either.
     with pytest.raises(ExportError, match="no consent in force"):
-        kantara_receipt(
-            ANNA_CUSTOMER, [consent(at=T0)], CATALOGUE, CONTROLLER, now=T0 + timedelta(days=800)
-        )
+        kantara_receipts([consent(at=T0)], CATALOGUE, CONTROLLER, now=T0 + timedelta(days=800))

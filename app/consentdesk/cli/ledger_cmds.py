@@ -27,9 +27,11 @@ from consentdesk.domain.model import (
     Jurisdiction,
     PrivacyRequest,
     RequestType,
+    utcnow,
 )
 
 if TYPE_CHECKING:
+    from consentdesk.domain.calendars import Calendar
     from consentdesk.domain.catalogue import Catalogue
     from consentdesk.stores.ledger import EmbeddedLedger
 
@@ -110,6 +112,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _json(create)
     create.set_defaults(handler=cmd_request_create)
 
+    confirm = request_sub.add_parser(
+        "confirm",
+        help="record that receipt of a CCPA request was confirmed to the consumer",
+        description="Record how receipt of a CCPA request to know, delete or correct was "
+        "confirmed to the consumer (CCPA Regs §7021: within 10 business days). "
+        "Stops the request's confirmation clock.",
+    )
+    confirm.add_argument("reference", help="the request's reference")
+    confirm.add_argument(
+        "--how", required=True, metavar="TEXT", help="how it was confirmed (email, letter, call)"
+    )
+    confirm.add_argument("--agent", required=True, help="who confirmed it")
+    _json(confirm)
+    confirm.set_defaults(handler=cmd_request_confirm)
+
     listing = request_sub.add_parser(
         "list",
         help="privacy requests, soonest due first",
@@ -182,13 +199,29 @@ def _received(value: str | None) -> date | None:
         raise UsageError(f"--received {value!r} is not a date like 2025-01-31") from None
 
 
+def _calendar(ctx: Context) -> Calendar:
+    from consentdesk.platform.calendar import controller_calendar
+
+    return controller_calendar(ctx.config)
+
+
+def _today(ctx: Context) -> date:
+    """Today in the controller's time zone (``general.timezone``)."""
+    return _calendar(ctx).day_of(utcnow())
+
+
 @contextmanager
 def _ledger(ctx: Context, *, reading: bool = False) -> Iterator[EmbeddedLedger]:
     """The ledger; for a command that only reads, also one on read-only media."""
     from consentdesk.stores.ledger import open_ledger
     from consentdesk.stores.ledger_readonly import open_ledger_for_reading
 
-    ledger = open_ledger_for_reading(ctx.data_dir) if reading else open_ledger(ctx.data_dir)
+    calendar = _calendar(ctx)
+    ledger = (
+        open_ledger_for_reading(ctx.data_dir, calendar=calendar)
+        if reading
+        else open_ledger(ctx.data_dir, calendar=calendar)
+    )
     try:
         yield ledger
     finally:
@@ -254,7 +287,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     print(" · ".join(header))
     print()
     print(_grid(catalogue, status.cells))
-    today = date.today()
+    today = _today(ctx)
     open_requests = [r for r in status.requests if r.is_open]
     closed = [r for r in status.requests if not r.is_open]
     print()
@@ -359,6 +392,7 @@ def cmd_request_create(args: argparse.Namespace, ctx: Context) -> int:
         received=_received(args.received),
         call_id=args.call_id,
         note=args.note,
+        tz=_calendar(ctx).tz,
     )
     with _ledger(ctx) as ledger:
         request = ledger.create_request(new)
@@ -369,7 +403,24 @@ def cmd_request_create(args: argparse.Namespace, ctx: Context) -> int:
     print(f"Reference {request.reference}")
     print(f"Due {request.due.isoformat()} ({request.type}, {rule.citation})")
     if request.acknowledge_by is not None:
-        print(f"Confirm receipt by {request.acknowledge_by.isoformat()}")
+        print(f"Confirm receipt by {request.acknowledge_by.isoformat()} (CCPA Regs §7021)")
+    return 0
+
+
+def cmd_request_confirm(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.domain.model import RequestChange
+
+    with _ledger(ctx) as ledger:
+        request = ledger.find_request(args.reference)
+        change = RequestChange(
+            request_id=request.request_id, agent=_agent(args.agent), confirmation=args.how.strip()
+        )
+        request = ledger.update_request(change)
+    if args.json:
+        print_json(request)
+        return 0
+    assert request.confirmed_at is not None
+    print(f"Receipt of {request.reference} confirmed ({request.confirmed_how})")
     return 0
 
 
@@ -382,7 +433,7 @@ def cmd_request_list(args: argparse.Namespace, ctx: Context) -> int:
     if not found:
         print("No open privacy requests." if args.open else "No privacy requests.")
         return 0
-    print(_request_table(found, date.today(), with_number=True))
+    print(_request_table(found, _today(ctx), with_number=True))
     return 0
 
 
@@ -443,10 +494,26 @@ def _due_text(request: PrivacyRequest, today: date) -> str:
     return "due today" if left == 0 else f"{left} d left"
 
 
+def _confirmation_text(request: PrivacyRequest, today: date) -> str:
+    """The §7021 confirmation clock: confirmed, due by a date, or overdue."""
+    from consentdesk.domain.rules import Confirmation, confirmation_clock
+
+    clock = confirmation_clock(request, today)
+    if clock == Confirmation.NOT_REQUIRED:
+        return ""
+    if clock == Confirmation.CONFIRMED:
+        assert request.confirmed_at is not None
+        return f"confirmed {request.confirmed_at:%Y-%m-%d}"
+    assert request.acknowledge_by is not None
+    if clock == Confirmation.OVERDUE:
+        return f"CONFIRM OVERDUE (by {request.acknowledge_by.isoformat()})"
+    return f"confirm by {request.acknowledge_by.isoformat()}"
+
+
 def _request_table(requests: Sequence[PrivacyRequest], today: date, *, with_number: bool) -> str:
     from consentdesk.domain import phone
 
-    headers = ["reference", "type", "law", "status", "received", "due", "when"]
+    headers = ["reference", "type", "law", "status", "received", "due", "when", "confirmation"]
     if with_number:
         headers.insert(1, "number")
     rows = []
@@ -459,6 +526,7 @@ def _request_table(requests: Sequence[PrivacyRequest], today: date, *, with_numb
             r.received.isoformat(),
             r.due.isoformat(),
             _due_text(r, today),
+            _confirmation_text(r, today),
         ]
         if with_number:
             row.insert(1, phone.display(r.subject))

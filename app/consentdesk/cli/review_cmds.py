@@ -45,8 +45,9 @@ def register(sub: Any) -> None:
         "export",
         help="export captured actions as CSV, ISO 27560 JSON or a Kantara receipt",
         description="Export the actions of a view. csv: one row per action (numbers masked "
-        "unless --full-numbers); ts27560: consent records per ISO/IEC TS 27560 as the W3C DPV "
-        "guide maps them; kantara: a Kantara Consent Receipt v1.1 for one customer (--number). "
+        "unless --full-numbers); ts27560: consent records per ISO/IEC TS 27560 (plain JSON, "
+        "DPV terms as values); kantara: Kantara Consent Receipts v1.1 for one customer "
+        "(--number), a JSON array with one receipt per consent in force. "
         "Exports that name customers are logged as reads.",
     )
     export.add_argument("--format", required=True, choices=FORMATS, help="what to write")
@@ -167,11 +168,12 @@ def _zone(args: argparse.Namespace, ctx: Context) -> tzinfo:
 
 @contextmanager
 def _source(ctx: Context) -> Iterator[Any]:
+    from consentdesk.platform.calendar import controller_calendar
     from consentdesk.stores.ledger import open_ledger
     from consentdesk.stores.review_access import embedded_review
 
     viewer = _viewer(ctx)
-    ledger = open_ledger(ctx.data_dir)
+    ledger = open_ledger(ctx.data_dir, calendar=controller_calendar(ctx.config))
     try:
         source = embedded_review(ledger, viewer, owns_ledger=True)
     except BaseException:
@@ -228,6 +230,7 @@ def _incidents(ctx: Context, *, managing: bool) -> Iterator[tuple[Any, Any, View
 
 
 def cmd_review(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.platform.calendar import controller_calendar
     from consentdesk.stores.ledger import open_ledger
     from consentdesk.stores.review_access import embedded_review
     from consentdesk.stores.review_sql import SqlReviewSource
@@ -235,7 +238,7 @@ def cmd_review(args: argparse.Namespace, ctx: Context) -> int:
     viewer = _viewer(ctx)
 
     def open_source() -> SqlReviewSource:
-        ledger = open_ledger(ctx.data_dir)
+        ledger = open_ledger(ctx.data_dir, calendar=controller_calendar(ctx.config))
         try:
             return embedded_review(ledger, viewer, owns_ledger=True)
         except BaseException:
@@ -259,12 +262,12 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
         KANTARA_SCHEMA,
         TS27560_SCHEMA,
         Controller,
-        kantara_receipt,
         ts27560_records,
         view_rows,
         write_actions_csv,
         write_json,
     )
+    from consentdesk.domain.kantara import kantara_receipts
     from consentdesk.domain.review import ReviewFilter, Search, SearchKind, local_days
 
     tz = _zone(args, ctx)
@@ -307,12 +310,12 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
             what = f"{doc['export']['record_count']} consent records"
         else:
             assert number is not None
-            receipt = kantara_receipt(
-                number, source.customer_history(number), source.catalogue(), controller
+            receipts = kantara_receipts(
+                source.customer_history(number), source.catalogue(), controller
             )
             with _output(args.output) as out:
-                write_json(receipt, out, schema_name=KANTARA_SCHEMA)
-            what = "a consent receipt"
+                write_json(receipts, out, schema_name=KANTARA_SCHEMA)
+            what = f"{len(receipts)} consent receipt{'s' if len(receipts) != 1 else ''}"
     if args.output != "-":
         print(f"Wrote {what} to {args.output}.")
     return 0

@@ -174,8 +174,11 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
             json.dump(doc, sys.stdout, indent=2, ensure_ascii=False, sort_keys=True)
             sys.stdout.write("\n")
             return 0
+        from consentdesk.platform.calendar import calendar_env, controller_calendar
+
         url = _database_url(args)
         engine = _engine(args)
+        calendar = controller_calendar(ctx.config)
         _setup_logging(args.log_level)
         common: dict[str, Any] = {
             "host": args.host,
@@ -188,11 +191,12 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
         if args.workers > 1:
             engine.dispose()
             os.environ[DATABASE_ENV] = url
+            os.environ.update(calendar_env(calendar))
             uvicorn.run(
                 "consentdesk.server.app:app_from_env", factory=True, workers=args.workers, **common
             )
         else:
-            uvicorn.run(server_app.create_app(engine), **common)
+            uvicorn.run(server_app.create_app(engine, calendar=calendar), **common)
         return 0
 
     return _run(body)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from consentdesk.domain import rules
 from consentdesk.domain.catalogue import Catalogue
@@ -139,18 +139,23 @@ def privacy_request(
     rendered: RenderedScript | None = None,
     now: datetime | None = None,
     reference: str | None = None,
+    tz: tzinfo | None = None,
 ) -> NewRequest:
     """A new privacy request with a fresh reference, or *reference* when the
     script read to the caller already carried one (make it with new_reference()).
 
-    *received* defaults to today's local date and cannot lie in the future.
+    *received* defaults to today's date in the controller's zone *tz*
+    (``general.timezone``; the system's when None) and cannot lie in the future there.
     """
     rules.check_offered(jurisdiction, type)
     at = require_utc(now, "capture time") if now is not None else utcnow()
-    today = at.astimezone().date()
+    today = at.astimezone(tz).date()
     received = received if received is not None else today
     if received > today:
-        raise DomainError("the received date cannot be in the future")
+        raise DomainError(
+            f"the received date {received.isoformat()} is in the future "
+            f"(today is {today.isoformat()} in the controller's time zone)"
+        )
     note = _optional(note)
     if note is not None and len(note) > MAX_NOTE_CHARS:
         raise DomainError(f"the note is over {MAX_NOTE_CHARS} characters")

@@ -1,8 +1,13 @@
 """Exports for the privacy office: CSV of any review view, ISO/IEC TS 27560 consent
-records (as the W3C DPV guide maps them) and Kantara Consent Receipts v1.1.
+records; Kantara Consent Receipts v1.1 are in :mod:`consentdesk.domain.kantara`.
 
-The two JSON forms come with JSON Schemas in ``resources/schemas/``, and
-:func:`validate` checks a document against them before it is written.
+The two JSON forms come with JSON Schemas in ``resources/schemas/``, written from
+the specifications, and :func:`validate` checks a document against them before it
+is written. The 27560 records are plain JSON with the specification's field names;
+values that name a concept use W3C DPV terms (``dpv:``/``pd:`` prefixes declared
+in ``export.vocabularies``), but the document makes no DPV (RDF) conformance claim.
+The Kantara ``consentType`` and the 27560 ``event_type`` of one capture come from
+one table (:data:`CONSENT_TYPE`).
 """
 
 from __future__ import annotations
@@ -38,13 +43,14 @@ from consentdesk.domain.review import (
     ReviewSource,
     format_local,
 )
-from consentdesk.domain.status import current_status
 
 TS27560_SCHEMA = "ts27560-consent-record.schema.json"
 KANTARA_SCHEMA = "kantara-consent-receipt-v1.1.schema.json"
-TS27560_PROFILE = "https://w3id.org/dpv/schema/dpv-27560#record"
+TS27560_SCHEMA_ID = "https://consentdesk.example/schemas/ts27560-consent-record.schema.json"
+TS27560_VERSION = "ISO/IEC TS 27560:2023"
 KANTARA_VERSION = "KI-CR-v1.1.0"
-_RECORD_NS = uuid.UUID("0c4b8f7e-58a4-4a53-8f8e-2f0d8e7b9c31")
+VOCABULARIES = {"dpv": "https://w3id.org/dpv#", "pd": "https://w3id.org/dpv/pd#"}
+RECORD_NS = uuid.UUID("0c4b8f7e-58a4-4a53-8f8e-2f0d8e7b9c31")
 
 
 class Settings(Protocol):
@@ -174,6 +180,7 @@ class Controller:
     retention: str
     withdrawal_method: str
     third_parties: tuple[str, ...] = ()
+    country: str = "DE"  # ISO 3166-1 alpha-2 of the controller's establishment
 
     @classmethod
     def from_config(cls, config: Settings) -> Controller:
@@ -192,10 +199,11 @@ class Controller:
             retention=get("privacy.retention"),
             withdrawal_method=get("privacy.withdrawal_method"),
             third_parties=tuple(config.get("privacy.third_parties")),
+            country=get("general.region").upper(),
         )
 
     def party_id(self) -> str:
-        return f"urn:uuid:{uuid.uuid5(_RECORD_NS, 'controller:' + self.name)}"
+        return f"urn:uuid:{uuid.uuid5(RECORD_NS, 'controller:' + self.name)}"
 
 
 # --- vocabularies (W3C DPV terms) ------------------------------------------------
@@ -214,13 +222,17 @@ _CONSENT_STATUS = {
     ConsentState.WITHDRAWN: "dpv:ConsentWithdrawn",
     ConsentState.VOID: "dpv:ConsentInvalidated",
 }
-_CONSENT_TYPE = {
-    CollectionMethod.VERBAL_CALL: "dpv:ExpressedConsent",
-    CollectionMethod.AGENT_ASSISTED: "dpv:ExpressedConsent",
-    CollectionMethod.ONLINE_FORM: "dpv:ExpressedConsent",
-    CollectionMethod.WRITTEN: "dpv:ExplicitlyExpressedConsent",
+# One table for both exports: (Kantara consentType, 27560 event_type). Every method
+# the desk records is an affirmative answer to one specific question (a spoken
+# "yes" after the disclosure, a signature, a ticked box): explicit consent.
+_EXPLICIT = ("EXPLICIT", "dpv:ExplicitlyExpressedConsent")
+CONSENT_TYPE: Mapping[CollectionMethod, tuple[str, str]] = {
+    CollectionMethod.VERBAL_CALL: _EXPLICIT,
+    CollectionMethod.AGENT_ASSISTED: _EXPLICIT,
+    CollectionMethod.ONLINE_FORM: _EXPLICIT,
+    CollectionMethod.WRITTEN: _EXPLICIT,
 }
-_COLLECTION = {
+COLLECTION = {
     CollectionMethod.VERBAL_CALL: "Verbal answer on a call, after the agent read the disclosure",
     CollectionMethod.AGENT_ASSISTED: "Recorded by an agent on the customer's instruction",
     CollectionMethod.WRITTEN: "Written declaration",
@@ -239,9 +251,32 @@ _PURPOSE_TYPE = {
     "feedback": "dpv:ImproveExistingProductsAndServices",
     "quality": "dpv:ImproveExistingProductsAndServices",
 }
-_JURISDICTION = {
+JURISDICTION = {
     Jurisdiction.GDPR: ("EU", "EU GDPR (Regulation (EU) 2016/679)"),
     Jurisdiction.CCPA: ("US-CA", "California CCPA/CPRA (Cal. Civ. Code §1798.100 ff.)"),
+}
+
+# The PII principal's rights each record names (27560 "rights"), with their source.
+RIGHTS: Mapping[Jurisdiction, tuple[tuple[str, str], ...]] = {
+    Jurisdiction.GDPR: (
+        ("dpv:RightToWithdrawConsent", "GDPR Art. 7(3)"),
+        ("dpv:RightToAccess", "GDPR Art. 15"),
+        ("dpv:RightToRectification", "GDPR Art. 16"),
+        ("dpv:RightToErasure", "GDPR Art. 17"),
+        ("dpv:RightToRestrictProcessing", "GDPR Art. 18"),
+        ("dpv:RightToDataPortability", "GDPR Art. 20"),
+        ("dpv:RightToObject", "GDPR Art. 21"),
+        ("dpv:RightToComplain", "GDPR Art. 77"),
+    ),
+    Jurisdiction.CCPA: (
+        ("dpv:RightToWithdrawConsent", "CCPA Regs §7004"),
+        ("dpv:RightToKnow", "Cal. Civ. Code §1798.110"),
+        ("dpv:RightToErasure", "Cal. Civ. Code §1798.105"),
+        ("dpv:RightToRectification", "Cal. Civ. Code §1798.106"),
+        ("dpv:RightToOptOutOfSaleOrSharing", "Cal. Civ. Code §1798.120"),
+        ("dpv:RightToLimitUseOfSensitiveData", "Cal. Civ. Code §1798.121"),
+        ("dpv:RightToNonDiscrimination", "Cal. Civ. Code §1798.125"),
+    ),
 }
 
 
@@ -282,7 +317,8 @@ def ts27560_records(
     return {
         "export": {
             "generator": generator,
-            "conforms_to": TS27560_PROFILE,
+            "schema": TS27560_SCHEMA_ID,
+            "vocabularies": dict(VOCABULARIES),
             "generated_at": generated.isoformat(),
             "view": view,
             "record_count": len(records),
@@ -322,7 +358,7 @@ def _ts27560_record(
                 "text": n.text,
             },
         )
-    record_id = uuid.uuid5(_RECORD_NS, f"{subject}|{purpose_id}|{channel}")
+    record_id = uuid.uuid5(RECORD_NS, f"{subject}|{purpose_id}|{channel}")
     subject_party = {
         "party_id": principal_id(subject),
         "party_name": None,
@@ -345,16 +381,21 @@ def _ts27560_record(
         "party_phone": controller.phone,
         "party_url": controller.url or None,
     }
+    rights = [
+        {"right": term, "legal_source": source, "jurisdiction": JURISDICTION[j][0]}
+        for j in jurisdictions
+        for term, source in RIGHTS[j]
+    ]
     return {
         "header": {
-            "schema_version": TS27560_PROFILE,
+            "schema_version": TS27560_VERSION,
             "record_id": f"urn:uuid:{record_id}",
             "pii_principal_id": principal_id(subject),
             "created": first.at.isoformat(),
             "last_event": last.at.isoformat(),
         },
         "processing": {
-            "privacy_notices": list(notices.values()),
+            "privacy_notice": list(notices.values()),
             "language": last.notice.language,
             "purposes": [
                 {
@@ -365,18 +406,19 @@ def _ts27560_record(
                     "lawful_basis": _LEGAL_BASIS[last.lawful_basis],
                     "channel": channel.value,
                     "pii_information": [{"pii_type": pd_term, "pii_label": pd_label}],
-                    "collection_method": _COLLECTION[last.method],
+                    "collection_method": COLLECTION[last.method],
                     "processing_method": ["dpv:Use", "dpv:Store"],
                     "storage_locations": controller.storage_location or None,
                     "retention_period": controller.retention or None,
                     "recipient_third_parties": list(controller.third_parties),
-                    "jurisdiction": [_JURISDICTION[j][0] for j in jurisdictions],
+                    "jurisdiction": [JURISDICTION[j][0] for j in jurisdictions],
                     "withdrawal_method": controller.withdrawal_method,
                 }
             ],
             "pii_controllers": [controller.party_id()],
-            "jurisdiction": [_JURISDICTION[j][1] for j in jurisdictions],
+            "jurisdiction": [JURISDICTION[j][1] for j in jurisdictions],
             "policy_url": controller.policy_url or None,
+            "rights": rights,
         },
         "parties": [controller_party, subject_party],
         "events": [_ts27560_event(e, validity_days) for e in events],
@@ -388,7 +430,7 @@ def _ts27560_event(e: ConsentEvent, validity_days: int | None) -> dict[str, Any]
     return {
         "event_id": f"urn:uuid:{e.event_id}",
         "event_time": e.at.isoformat(),
-        "event_type": _CONSENT_TYPE[e.method],
+        "event_type": CONSENT_TYPE[e.method][1],
         "event_state": _CONSENT_STATUS[e.state],
         "entity_id": principal_id(e.subject),
         "recorded_by": e.agent,
@@ -404,91 +446,6 @@ def _ts27560_event(e: ConsentEvent, validity_days: int | None) -> dict[str, Any]
         "recording_ref": e.recording_ref,
         "corrects": f"urn:uuid:{e.corrects}" if e.corrects else None,
         "correction_reason": e.correction_reason,
-    }
-
-
-# --- Kantara Consent Receipt v1.1 ------------------------------------------------
-
-
-def kantara_receipt(
-    number: str,
-    history: Sequence[ConsentEvent],
-    catalogue: Catalogue,
-    controller: Controller,
-    *,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """A Kantara v1.1 receipt of the consents one customer has in force at *now*."""
-    now = require_utc(now or utcnow(), "receipt time")
-    missing = [
-        key
-        for key, value in (
-            ("privacy.controller_address", controller.address),
-            ("privacy.controller_email", controller.email),
-            ("privacy.controller_phone", controller.phone),
-            ("privacy.contact", controller.contact),
-            ("privacy.policy_url", controller.policy_url),
-        )
-        if not value
-    ]
-    if missing:
-        raise ExportError(f"a consent receipt needs {', '.join(missing)} in the site config")
-    cells = [
-        c
-        for c in current_status(history, catalogue, now)
-        if c.state == ConsentState.GIVEN and c.event is not None
-    ]
-    if not cells:
-        raise ExportError("this customer has no consent in force, so there is nothing to receipt")
-    by_purpose: dict[str, list[ConsentEvent]] = {}
-    for c in cells:
-        assert c.event is not None
-        by_purpose.setdefault(c.purpose, []).append(c.event)
-    latest = max((e for evs in by_purpose.values() for e in evs), key=lambda e: e.at)
-    purposes = []
-    for purpose_id, evs in by_purpose.items():
-        p = catalogue.get(purpose_id)
-        lasts = f"It lapses {p.validity_days} days after it was given, " if p.validity_days else ""
-        purposes.append(
-            {
-                "purpose": f"{p.title}: {p.description}",
-                "purposeCategory": [p.group],
-                "consentType": "EXPLICIT",
-                "piiCategory": sorted({_PERSONAL_DATA[e.channel][1] for e in evs}),
-                "primaryPurpose": False,
-                "termination": f"{lasts}or when withdrawn. {controller.withdrawal_method}".strip(),
-                "thirdPartyDisclosure": bool(controller.third_parties),
-                **(
-                    {"thirdPartyName": ", ".join(controller.third_parties)}
-                    if controller.third_parties
-                    else {}
-                ),
-            }
-        )
-    jurisdictions = sorted({e.jurisdiction for evs in by_purpose.values() for e in evs})
-    return {
-        "version": KANTARA_VERSION,
-        "jurisdiction": "; ".join(_JURISDICTION[j][1] for j in jurisdictions),
-        "consentTimestamp": int(latest.at.timestamp()),
-        "collectionMethod": _COLLECTION[latest.method],
-        "consentReceiptID": str(uuid.uuid4()),
-        "language": latest.notice.language,
-        "piiPrincipalId": number,
-        "piiControllers": [
-            {
-                "piiController": controller.name,
-                "onBehalf": False,
-                "contact": controller.contact,
-                "address": {"streetAddress": controller.address},
-                "email": controller.email,
-                "phone": controller.phone,
-                **({"piiControllerUrl": controller.url} if controller.url else {}),
-            }
-        ],
-        "policyUrl": controller.policy_url,
-        "services": [{"service": f"{controller.name} customer service", "purposes": purposes}],
-        "sensitive": False,
-        "spiCat": [],
     }
 
 
@@ -517,7 +474,11 @@ def validate(document: Mapping[str, Any], schema_name: str) -> None:
         raise ExportError(f"export does not match {schema_name} at {where}: {error.message}")
 
 
-def write_json(document: Mapping[str, Any], out: IO[str], *, schema_name: str) -> None:
-    validate(document, schema_name)
+def write_json(
+    document: Mapping[str, Any] | Sequence[Mapping[str, Any]], out: IO[str], *, schema_name: str
+) -> None:
+    """Write *document* (or a list of documents, each checked) as JSON."""
+    for item in [document] if isinstance(document, Mapping) else document:
+        validate(item, schema_name)
     json.dump(document, out, ensure_ascii=False, indent=2)
     out.write("\n")

@@ -24,14 +24,8 @@ from datetime import date, datetime, timedelta
 
 from consentdesk.domain.codec import KIND_CONSENT, KIND_REQUEST, KIND_REQUEST_CHANGE
 from consentdesk.domain.model import CLOSED_STATUSES, DomainError, PrivacyRequest, require_utc
-from consentdesk.domain.review import (
-    AgentDay,
-    Figures,
-    PurposeRate,
-    QueueBucket,
-    RequestFlow,
-    request_queue,
-)
+from consentdesk.domain.request_queue import QueueBucket, request_queue
+from consentdesk.domain.review import AgentDay, Figures, PurposeRate, RequestFlow
 
 MAX_FIGURE_DAYS = 367
 """The longest range figures cover: a year, leap day and both ends included."""

@@ -231,6 +231,8 @@ class RequestChange:
     verification: Verification | None = None
     at: datetime = field(default_factory=utcnow)
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # How receipt was confirmed to the consumer (CCPA Regs §7021), e.g. "email".
+    confirmation: str | None = field(default=None, metadata={"omit_if_none": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +256,9 @@ class PrivacyRequest:
     status_reason: str | None = None
     extended: bool = False
     verifications: tuple[Verification, ...] = ()
+    # When and how receipt was confirmed (CCPA Regs §7021), once it was.
+    confirmed_at: datetime | None = field(default=None, metadata={"omit_if_none": True})
+    confirmed_how: str | None = field(default=None, metadata={"omit_if_none": True})
 
     @property
     def is_open(self) -> bool:
@@ -305,6 +310,9 @@ class Receipt:
     pending: bool = False
 
 
+OMIT_IF_NONE = "omit_if_none"
+"""Field metadata: leave the field out of the canonical JSON while it is None."""
+
 # --- canonical JSON form -------------------------------------------------------
 # One encoding for the hash chain, the HTTP API, the outbox and exports.
 
@@ -312,7 +320,13 @@ class Receipt:
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON types for a domain object (dataclasses, enums, UUIDs, datetimes)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        # A field added later is left out while unset, so records written before
+        # it keep their canonical form (and their chain hashes).
+        return {
+            f.name: to_jsonable(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get(OMIT_IF_NONE) and getattr(obj, f.name) is None)
+        }
     if isinstance(obj, enum.Enum):
         return obj.value
     if isinstance(obj, uuid.UUID):
@@ -414,6 +428,7 @@ def request_change_from_json(d: Mapping[str, Any]) -> RequestChange:
             reason=d.get("reason"),
             verification=verification_from_json(ver) if ver else None,
             at=datetime.fromisoformat(d["at"]),
+            confirmation=d.get("confirmation"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, DomainError):
@@ -453,6 +468,10 @@ def privacy_request_from_json(d: Mapping[str, Any]) -> PrivacyRequest:
             status_reason=d.get("status_reason"),
             extended=bool(d.get("extended", False)),
             verifications=tuple(verification_from_json(v) for v in d.get("verifications", ())),
+            confirmed_at=datetime.fromisoformat(d["confirmed_at"])
+            if d.get("confirmed_at")
+            else None,
+            confirmed_how=d.get("confirmed_how"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, DomainError):

@@ -4,7 +4,11 @@ received → verifying → in-progress → completed | rejected | extended | wit
 extended → in-progress | completed | rejected | withdrawn. A request whose
 identity is already verified (or needs no verification) may skip ``verifying``;
 rejected, withdrawn and extended are reachable from every open status. Completed,
-rejected and withdrawn are final.
+rejected and withdrawn are final. Beside the status, a CCPA request to know,
+delete or correct carries a confirmation-of-receipt clock (CCPA Regs §7021),
+stopped by a change that records how receipt was confirmed.
+
+Dates are taken on the controller's :class:`~consentdesk.domain.calendars.Calendar`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from consentdesk.domain import rules
+from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.model import (
     DomainError,
     NewRequest,
@@ -39,9 +44,12 @@ MOVES: Mapping[RequestStatus, frozenset[RequestStatus]] = MappingProxyType(
 )
 NEEDS_REASON = frozenset({_S.REJECTED, _S.EXTENDED})
 NEEDS_IDENTITY = frozenset({_S.IN_PROGRESS, _S.COMPLETED})
+MAX_CONFIRMATION = 200
 
 
-def fold_request(created: NewRequest, changes: Sequence[RequestChange]) -> PrivacyRequest:
+def fold_request(
+    created: NewRequest, changes: Sequence[RequestChange], cal: Calendar = DEFAULT_CALENDAR
+) -> PrivacyRequest:
     """Current state of a request from its creation and later changes, in ledger order.
 
     Total for stored data: every change is applied as recorded (the checks ran
@@ -53,9 +61,12 @@ def fold_request(created: NewRequest, changes: Sequence[RequestChange]) -> Priva
     extensions = 0
     verifications: list[Verification] = [created.verification] if created.verification else []
     updated_at = created.at
+    confirmed: RequestChange | None = None
     for change in changes:
         if change.request_id != created.request_id:
             continue
+        if change.confirmation is not None and confirmed is None:
+            confirmed = change
         if change.verification is not None:
             verifications.append(change.verification)
         if change.status is not None:
@@ -74,9 +85,11 @@ def fold_request(created: NewRequest, changes: Sequence[RequestChange]) -> Priva
         received=created.received,
         status=status,
         due=rules.due_date(
-            created.jurisdiction, created.type, created.received, extensions=extensions
+            created.jurisdiction, created.type, created.received, extensions=extensions, cal=cal
         ),
-        acknowledge_by=rules.acknowledge_by(created.jurisdiction, created.type, created.received),
+        acknowledge_by=rules.acknowledge_by(
+            created.jurisdiction, created.type, created.received, cal
+        ),
         agent=created.agent,
         created_at=created.at,
         updated_at=updated_at,
@@ -85,6 +98,8 @@ def fold_request(created: NewRequest, changes: Sequence[RequestChange]) -> Priva
         status_reason=reason,
         extended=extensions > 0,
         verifications=tuple(verifications),
+        confirmed_at=confirmed.at if confirmed else None,
+        confirmed_how=confirmed.confirmation if confirmed else None,
     )
 
 
@@ -99,10 +114,13 @@ def identity_verified(request: PrivacyRequest, change: RequestChange | None = No
     return latest is not None and latest.result == VerificationResult.PASSED
 
 
-def check_change(current: PrivacyRequest, change: RequestChange) -> None:
+def check_change(
+    current: PrivacyRequest, change: RequestChange, cal: Calendar = DEFAULT_CALENDAR
+) -> None:
     """Raise DomainError unless *change* is a legal next step for *current*.
 
-    The extension window is judged on the (UTC) date of ``change.at``.
+    The extension window is judged on the controller's date of ``change.at``
+    (a Californian lead at 17:00 local on the last day is still in time).
     """
     ref = current.reference
     if change.request_id != current.request_id:
@@ -113,17 +131,19 @@ def check_change(current: PrivacyRequest, change: RequestChange) -> None:
         raise DomainError(f"request {ref} is {current.status}; a closed request is final")
     if change.verification is not None:
         _check_verification(current, change.verification)
+    if change.confirmation is not None:
+        _check_confirmation(current, change.confirmation)
     target = change.status
     if target is None:
-        if change.verification is None:
-            raise DomainError("a change needs a new status or a verification")
+        if change.verification is None and change.confirmation is None:
+            raise DomainError("a change needs a new status, a verification or a confirmation")
         return
     if target not in MOVES[current.status]:
         raise DomainError(f"request {ref} cannot move from {current.status} to {target}")
     if target in NEEDS_REASON and not (change.reason or "").strip():
         raise DomainError(f"a request can only be {target} with a reason")
     if target == RequestStatus.EXTENDED:
-        _check_extension(current, change)
+        _check_extension(current, change, cal)
     if target in NEEDS_IDENTITY and not identity_verified(current, change):
         raise DomainError(
             f"request {ref} cannot be {target} before the caller's identity is verified"
@@ -141,15 +161,29 @@ def _check_verification(current: PrivacyRequest, verification: Verification) -> 
         )
 
 
-def _check_extension(current: PrivacyRequest, change: RequestChange) -> None:
+def _check_confirmation(current: PrivacyRequest, how: str) -> None:
+    if current.acknowledge_by is None:
+        raise DomainError(
+            f"{current.type} under {rules.rule_for(current.jurisdiction).title} "
+            "needs no confirmation of receipt"
+        )
+    if current.confirmed_at is not None:
+        raise DomainError(f"receipt of request {current.reference} is already confirmed")
+    if not how.strip():
+        raise DomainError("say how receipt was confirmed (for example: email, letter, call)")
+    if len(how) > MAX_CONFIRMATION:
+        raise DomainError(f"how receipt was confirmed is over {MAX_CONFIRMATION} characters")
+
+
+def _check_extension(current: PrivacyRequest, change: RequestChange, cal: Calendar) -> None:
     j = current.jurisdiction
-    today = change.at.date()
-    if rules.can_extend(j, current, today):
+    today = cal.day_of(change.at)
+    if rules.can_extend(j, current, today, cal):
         return
     title = rules.rule_for(j).title
     if rules.max_extensions(j, current.type) < 1:
         raise DomainError(f"{current.type} under {title} cannot be extended")
     if current.extended:
         raise DomainError(f"request {current.reference} has already been extended")
-    deadline = rules.extension_deadline(j, current)
+    deadline = rules.extension_deadline(j, current, cal)
     raise DomainError(f"under {title} an extension must be noted by {deadline}; it is now too late")

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from consentdesk.domain import phone, requests, rules
+from consentdesk.domain import phone
 from consentdesk.domain.backend import BackendError
 from consentdesk.domain.catalogue import Catalogue
 from consentdesk.domain.model import (
@@ -53,6 +53,41 @@ from consentdesk.domain.references import (
     is_valid_reference,
     normalize_reference,
     reference_prefix,
+)
+
+# Re-exported: the queue is part of the review API.
+from consentdesk.domain.request_queue import (
+    LEAD_MOVES as LEAD_MOVES,
+)
+from consentdesk.domain.request_queue import (
+    QUEUE_LABELS as QUEUE_LABELS,
+)
+from consentdesk.domain.request_queue import (
+    REASON_REQUIRED as REASON_REQUIRED,
+)
+from consentdesk.domain.request_queue import (
+    QueueBucket as QueueBucket,
+)
+from consentdesk.domain.request_queue import (
+    QueueItem as QueueItem,
+)
+from consentdesk.domain.request_queue import (
+    allowed_moves as allowed_moves,
+)
+from consentdesk.domain.request_queue import (
+    bucket_for as bucket_for,
+)
+from consentdesk.domain.request_queue import (
+    confirmation_text as confirmation_text,
+)
+from consentdesk.domain.request_queue import (
+    lead_move as lead_move,
+)
+from consentdesk.domain.request_queue import (
+    request_queue as request_queue,
+)
+from consentdesk.domain.request_queue import (
+    statutory_clock as statutory_clock,
 )
 from consentdesk.domain.scripts import Script, placeholders, render
 
@@ -536,106 +571,7 @@ class ActionDetail:
         return self.row.at - min(a.at for a in self.call_actions)
 
 
-# --- privacy-request queue -------------------------------------------------------
-
-
-class QueueBucket(enum.StrEnum):
-    OVERDUE = "overdue"
-    DUE_THIS_WEEK = "due-this-week"
-    LATER = "later"
-
-
-QUEUE_LABELS: Mapping[QueueBucket, str] = {
-    QueueBucket.OVERDUE: "Overdue",
-    QueueBucket.DUE_THIS_WEEK: "Due this week",
-    QueueBucket.LATER: "Later",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class QueueItem:
-    request: PrivacyRequest
-    bucket: QueueBucket
-    days_left: int
-    clock: str
-
-
-def bucket_for(request: PrivacyRequest, today: date) -> QueueBucket:
-    days = request.days_left(today)
-    if days < 0:
-        return QueueBucket.OVERDUE
-    return QueueBucket.DUE_THIS_WEEK if days < 7 else QueueBucket.LATER
-
-
-def statutory_clock(request: PrivacyRequest, today: date) -> str:
-    """The statutory clock in words, with the rule it comes from."""
-    rule = rules.rule_for(request.jurisdiction)
-    days = request.days_left(today)
-    ext = ", extended" if request.extended else ""
-    if not request.is_open:
-        return f"closed ({request.status}) — {rule.citation}"
-    if days < 0:
-        when = f"overdue by {-days} day{'s' if days != -1 else ''}"
-    elif days == 0:
-        when = "due today"
-    else:
-        when = f"{days} day{'s' if days != 1 else ''} left"
-    return f"{when} (due {request.due.isoformat()}{ext}) — {rule.citation}"
-
-
-def request_queue(pending: Iterable[PrivacyRequest], today: date) -> tuple[QueueItem, ...]:
-    """Open requests, overdue first, then due this week, then later; soonest due first."""
-    order = list(QueueBucket)
-    items = [
-        QueueItem(r, bucket_for(r, today), r.days_left(today), statutory_clock(r, today))
-        for r in pending
-        if r.is_open
-    ]
-    items.sort(key=lambda i: (order.index(i.bucket), i.request.due, i.request.created_at))
-    return tuple(items)
-
-
-LEAD_MOVES: tuple[RequestStatus, ...] = (
-    RequestStatus.VERIFYING,
-    RequestStatus.IN_PROGRESS,
-    RequestStatus.EXTENDED,
-    RequestStatus.COMPLETED,
-    RequestStatus.REJECTED,
-)
-REASON_REQUIRED = requests.NEEDS_REASON
-
-
-def allowed_moves(request: PrivacyRequest) -> tuple[RequestStatus, ...]:
-    """The status moves a lead may offer for *request* now, in workflow order."""
-    possible = requests.MOVES[request.status]
-    return tuple(s for s in LEAD_MOVES if s in possible)
-
-
-def lead_move(
-    request: PrivacyRequest,
-    status: RequestStatus,
-    *,
-    by: str,
-    reason: str | None = None,
-    at: datetime | None = None,
-) -> RequestChange:
-    """The status move a lead asked for, checked against the request lifecycle and
-    the statutory rules (reasons for extended/rejected, one extension in time)."""
-    reason = (reason or "").strip() or None
-    if status not in LEAD_MOVES:
-        raise DomainError(f"a lead cannot move a request to {status}")
-    if reason is not None and len(reason) > MAX_COMMENT:
-        raise DomainError(f"the reason is longer than {MAX_COMMENT} characters")
-    change = RequestChange(
-        request_id=request.request_id,
-        agent=by,
-        status=status,
-        reason=reason,
-        at=at or utcnow(),
-    )
-    requests.check_change(request, change)
-    return change
-
+# --- privacy-request queue: consentdesk.domain.request_queue (re-exported here) ---
 
 # --- figures ---------------------------------------------------------------------
 

@@ -1,25 +1,43 @@
 """Statutory rules for privacy requests, as data: one table per jurisdiction.
 
-GDPR Art. 12(3): answer within one month of receipt, extendable by two further
-months when the extension is noted within the first month. CCPA/CPRA
-(Cal. Civ. Code §1798.130, CCPA Regs §§7021, 7026, 7027): answer within 45
-calendar days, extendable once by 45 with notice inside the first 45 days;
-confirm receipt within 10 business days; act on opt-out of sale/sharing and
-limit-use-of-sensitive requests within 15 business days, without identity
-verification.
+Every period starts the day after receipt (the day of receipt never counts) and
+ends at the end of its last day, on the controller's calendar
+(:mod:`consentdesk.domain.calendars`: ``general.timezone`` decides which day it
+is, public holidays come from the ``holidays`` package).
 
-Business days are Monday to Friday. There is no holiday calendar: a period
-counted in business days does not skip public holidays.
+GDPR (Regulation (EU) 2016/679):
+  * Art. 12(3): answer within one month of receipt; extendable by two further
+    months where necessary, the extension told to the data subject within the
+    first month. Extended, the answer is due three months after receipt.
+  * Regulation (EEC, Euratom) No 1182/71 (time limits in EU law), Art. 3(2)(c)
+    and 3(4): a month ends on the same date of the following month (the last day
+    of a shorter month), and a period whose last day is a Saturday, Sunday or a
+    public holiday of the controller's country ends on the next working day.
+CCPA/CPRA (California):
+  * Cal. Civ. Code §1798.130(a)(2): answer requests to know, delete and correct
+    within 45 calendar days of receipt; extendable once by 45 more days when
+    reasonably necessary, with notice to the consumer within the first 45 days.
+  * CCPA Regulations (Cal. Code Regs. tit. 11) §7021: confirm receipt of a
+    request to know, delete or correct within 10 business days. The confirmation
+    is a tracked clock of its own (:func:`confirmation_clock`), stopped by a
+    recorded confirmation (how it was given: call, email, letter); the request
+    scripts promise it, so reading them on the call does not stop it.
+  * §7026(f) and §7027(g): act on a request to opt out of sale/sharing or to
+    limit the use of sensitive personal information as soon as feasibly possible
+    and no later than 15 business days from receipt (a ceiling, not a delay);
+    no identity verification. Business days skip California's public holidays.
 """
 
 from __future__ import annotations
 
 import calendar
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from types import MappingProxyType
 
+from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.model import (
     CLOSED_STATUSES,
     DomainError,
@@ -37,11 +55,13 @@ class Period:
     days: int = 0
     business_days: int = 0
 
-    def after(self, start: date) -> date:
-        """The day the period ends when it starts running on *start*."""
-        return add_business_days(
-            add_months(start, self.months) + timedelta(self.days), self.business_days
-        )
+    def after(self, start: date, j: Jurisdiction, cal: Calendar = DEFAULT_CALENDAR) -> date:
+        """The last day of the period for an event on *start* (which does not count).
+
+        Business days skip weekends and *j*'s public holidays on *cal*.
+        """
+        end = add_months(start, self.months) + timedelta(self.days)
+        return add_business_days(end, self.business_days, j, cal)
 
     def times(self, n: int) -> Period:
         return Period(self.months * n, self.days * n, self.business_days * n)
@@ -81,6 +101,8 @@ class JurisdictionRule:
     citation: str
     extension_notice_in_first_period: bool
     types: Mapping[RequestType, TypeRule]
+    # Regulation 1182/71 Art. 3(4): a period ending on a non-working day runs on.
+    ends_on_working_day: bool = False
 
     def for_type(self, request_type: RequestType) -> TypeRule:
         return self.types[request_type]
@@ -102,18 +124,27 @@ def add_months(start: date, months: int) -> date:
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
-def is_business_day(day: date) -> bool:
-    """Monday to Friday (no holiday calendar)."""
-    return day.weekday() < 5
+def is_business_day(day: date, j: Jurisdiction, cal: Calendar = DEFAULT_CALENDAR) -> bool:
+    """Monday to Friday and not a public holiday of *j*'s place on *cal*."""
+    return cal.is_business_day(day, j)
 
 
-def add_business_days(start: date, count: int) -> date:
-    """The *count*-th business day (Mon–Fri) after *start*; *start* itself never counts."""
+def add_business_days(
+    start: date, count: int, j: Jurisdiction, cal: Calendar = DEFAULT_CALENDAR
+) -> date:
+    """The *count*-th business day after *start*; *start* itself never counts."""
     day = start
     while count > 0:
         day += timedelta(1)
-        if is_business_day(day):
+        if cal.is_business_day(day, j):
             count -= 1
+    return day
+
+
+def next_working_day(day: date, j: Jurisdiction, cal: Calendar = DEFAULT_CALENDAR) -> date:
+    """*day* itself when it is a working day, else the first working day after it."""
+    while not cal.is_business_day(day, j):
+        day += timedelta(1)
     return day
 
 
@@ -145,8 +176,9 @@ def _gdpr(checklist: tuple[str, ...], *, offered: bool = True, note: str = "") -
 GDPR = JurisdictionRule(
     jurisdiction=Jurisdiction.GDPR,
     title="EU GDPR",
-    citation="GDPR Art. 12(3)",
+    citation="GDPR Art. 12(3); Regulation 1182/71 Art. 3",
     extension_notice_in_first_period=True,
+    ends_on_working_day=True,
     types=MappingProxyType(
         {
             RequestType.ACCESS: _gdpr((_NAME, _ADDRESS, _DOB_OR_CUSTOMER, _SELF)),
@@ -190,7 +222,7 @@ _CCPA_OPT_OUT = TypeRule(respond_within=Period(business_days=15))
 CCPA = JurisdictionRule(
     jurisdiction=Jurisdiction.CCPA,
     title="California CCPA/CPRA",
-    citation="Cal. Civ. Code §1798.130; CCPA Regs §§7021, 7026, 7027",
+    citation="Cal. Civ. Code §1798.130(a)(2); CCPA Regs §§7021, 7026, 7027",
     extension_notice_in_first_period=True,
     types=MappingProxyType(
         {
@@ -241,12 +273,18 @@ def max_extensions(j: Jurisdiction, request_type: RequestType) -> int:
 
 
 def due_date(
-    j: Jurisdiction, request_type: RequestType, received: date, *, extensions: int = 0
+    j: Jurisdiction,
+    request_type: RequestType,
+    received: date,
+    *,
+    extensions: int = 0,
+    cal: Calendar = DEFAULT_CALENDAR,
 ) -> date:
     """When the answer is due for a request received on *received*.
 
     GDPR extensions run from receipt (one month plus two further months: 31 Jan
-    is due 30 Apr when extended); CCPA extensions add 45 days to the 45.
+    is due 30 Apr when extended), and a GDPR period ending on a weekend or public
+    holiday ends on the next working day; CCPA extensions add 45 days to the 45.
     """
     type_rule = rule_for(j).for_type(request_type)
     if not 0 <= extensions <= type_rule.max_extensions:
@@ -257,17 +295,56 @@ def due_date(
     period = type_rule.respond_within
     if extensions and type_rule.extension is not None:
         period = period.plus(type_rule.extension.times(extensions))
-    return period.after(received)
+    due = period.after(received, j, cal)
+    return next_working_day(due, j, cal) if rule_for(j).ends_on_working_day else due
 
 
-def acknowledge_by(j: Jurisdiction, request_type: RequestType, received: date) -> date | None:
+def acknowledge_by(
+    j: Jurisdiction,
+    request_type: RequestType,
+    received: date,
+    cal: Calendar = DEFAULT_CALENDAR,
+) -> date | None:
     """Last day to confirm receipt, or None where the law asks for no confirmation.
 
-    CCPA: 10 business days (Mon–Fri) for requests to know, delete and correct;
-    opt-out and limit requests are simply acted on within 15 business days.
+    CCPA Regs §7021: 10 business days (weekends and California holidays skipped)
+    for requests to know, delete and correct; opt-out and limit requests are
+    simply acted on within 15 business days (§§7026, 7027).
     """
     period = rule_for(j).for_type(request_type).acknowledge_within
-    return period.after(received) if period is not None else None
+    return period.after(received, j, cal) if period is not None else None
+
+
+class Confirmation(enum.StrEnum):
+    """Where the §7021 confirmation of receipt stands."""
+
+    NOT_REQUIRED = "not-required"
+    CONFIRMED = "confirmed"
+    PENDING = "pending"
+    OVERDUE = "overdue"
+
+
+def confirmation_clock(
+    request: PrivacyRequest, today: date, cal: Calendar = DEFAULT_CALENDAR
+) -> Confirmation:
+    """The confirmation-of-receipt clock of *request* on the controller's *today*.
+
+    Confirmed once a confirmation is recorded; pending until its last day;
+    overdue after it while unconfirmed. A request closed unconfirmed stops the
+    clock: overdue if it closed after the last day (the breach stays visible),
+    else not required (the answer itself reached the consumer in time).
+    """
+    if request.acknowledge_by is None:
+        return Confirmation.NOT_REQUIRED
+    if request.confirmed_at is not None:
+        return Confirmation.CONFIRMED
+    if not request.is_open:
+        closed = cal.day_of(request.updated_at)
+        late = closed > request.acknowledge_by
+        return Confirmation.OVERDUE if late else Confirmation.NOT_REQUIRED
+    if today > request.acknowledge_by:
+        return Confirmation.OVERDUE
+    return Confirmation.PENDING
 
 
 def verification_checklist(j: Jurisdiction, request_type: RequestType) -> tuple[str, ...]:
@@ -279,19 +356,83 @@ def needs_verification(j: Jurisdiction, request_type: RequestType) -> bool:
     return bool(verification_checklist(j, request_type))
 
 
-def extension_deadline(j: Jurisdiction, request: PrivacyRequest) -> date | None:
+def extension_deadline(
+    j: Jurisdiction, request: PrivacyRequest, cal: Calendar = DEFAULT_CALENDAR
+) -> date | None:
     """Last day an extension can still be noted (None: any time while open)."""
     if not rule_for(j).extension_notice_in_first_period:
         return None
-    return due_date(j, request.type, request.received)
+    return due_date(j, request.type, request.received, cal=cal)
 
 
-def can_extend(j: Jurisdiction, request: PrivacyRequest, today: date) -> bool:
-    """Whether an extension may be noted on *today* for this open request."""
+def can_extend(
+    j: Jurisdiction, request: PrivacyRequest, today: date, cal: Calendar = DEFAULT_CALENDAR
+) -> bool:
+    """Whether an extension may be noted on the controller's *today* for this request."""
     # A request records only whether it was extended; every table allows one.
     if request.status in CLOSED_STATUSES or request.extended:
         return False
     if max_extensions(j, request.type) < 1:
         return False
-    deadline = extension_deadline(j, request)
+    deadline = extension_deadline(j, request, cal)
     return deadline is None or today <= deadline
+
+
+# --- the rules in words, with their sources (request detail, CLI) -------------------
+
+_ACT_WITHIN = {
+    RequestType.OPT_OUT_SALE: "CCPA Regs §7026(f)",
+    RequestType.LIMIT_SENSITIVE: "CCPA Regs §7027(g)",
+}
+
+
+def _period_words(period: Period, j: Jurisdiction, cal: Calendar) -> str:
+    if period.months:
+        return "one month" if period.months == 1 else f"{period.months} months"
+    if period.business_days:
+        place = "California" if j == Jurisdiction.CCPA else cal.place(j)[0]
+        return f"{period.business_days} business days (weekends and {place} holidays skipped)"
+    return f"{period.days} calendar days"
+
+
+def explain(request: PrivacyRequest, cal: Calendar = DEFAULT_CALENDAR) -> tuple[str, ...]:
+    """The statutory rules applied to *request*, one sentence each with its legal source."""
+    j, t = request.jurisdiction, request.type
+    rule = rule_for(j)
+    type_rule = rule.for_type(t)
+    received = request.received.isoformat()
+    within = _period_words(type_rule.respond_within, j, cal)
+    if t in _ACT_WITHIN:
+        lines = [
+            f"Act on it by {request.due.isoformat()}: as soon as feasible and at the latest "
+            f"{within} after receipt on {received} ({_ACT_WITHIN[t]}); no extension, "
+            "no identity verification."
+        ]
+    else:
+        source = "GDPR Art. 12(3)" if j == Jurisdiction.GDPR else "Cal. Civ. Code §1798.130(a)(2)"
+        lines = [f"Answer due {request.due.isoformat()}: {within} after receipt on {received}"]
+        if type_rule.extension is not None:
+            more = _period_words(type_rule.extension, j, cal)
+            lines[0] += (
+                f", {'extended' if request.extended else 'extendable once'} by {more}"
+                f" (notice by {due_date(j, t, request.received, cal=cal).isoformat()})"
+            )
+        lines[0] += f" ({source})."
+    if rule.ends_on_working_day:
+        lines.append(
+            "A period ending on a Saturday, Sunday or a public holiday in "
+            f"{cal.place(j)[0]} ends on the next working day (Regulation 1182/71 Art. 3(4))."
+        )
+    if request.acknowledge_by is not None:
+        ack = _period_words(type_rule.acknowledge_within or Period(), j, cal)
+        state = (
+            f"confirmed {request.confirmed_at.date().isoformat()} ({request.confirmed_how})"
+            if request.confirmed_at is not None
+            else "not confirmed yet"
+        )
+        lines.append(
+            f"Confirm receipt by {request.acknowledge_by.isoformat()}: {ack} "
+            f"(CCPA Regs §7021) — {state}."
+        )
+    lines.append(f"Days are counted in the controller's time zone ({cal.tz}).")
+    return tuple(lines)

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from consentdesk.domain.model import Jurisdiction, Purpose
+from consentdesk.domain.calendars import Calendar
+from consentdesk.domain.model import Jurisdiction, Purpose, utcnow
 from consentdesk.gui.tasks import Task, TaskRunner, describe_error
+from consentdesk.platform.calendar import controller_calendar
 from consentdesk.platform.config import Config
 
 if TYPE_CHECKING:
@@ -373,8 +375,14 @@ class Desk(QObject):
     def fallback_languages(self) -> tuple[str, ...]:
         return tuple(self.config.get("general.fallback_languages"))
 
+    @property
+    def calendar(self) -> Calendar:
+        """The controller's calendar (``general.timezone``, ``general.region``)."""
+        return controller_calendar(self.config)
+
     def today(self) -> date:
-        return date.today()
+        """Today in the controller's time zone: the day request clocks are read on."""
+        return self.calendar.day_of(utcnow())
 
     def apply_settings(
         self,

@@ -835,8 +835,8 @@ class RequestFlow(ScriptedFlow):
                 f"under {rules.rule_for(j).title}."
             )
         today = self.desk.today()
-        due = rules.due_date(j, t, today)
-        ack = rules.acknowledge_by(j, t, today)
+        due = rules.due_date(j, t, today, cal=self.desk.calendar)
+        ack = rules.acknowledge_by(j, t, today, self.desk.calendar)
         text = f"Answer due by {labels.long_date(due)} ({(due - today).days} days; "
         text += f"{rules.rule_for(j).citation})"
         if ack is not None:
@@ -906,6 +906,7 @@ class RequestFlow(ScriptedFlow):
                 verification=verification,
                 rendered=rendered,
                 reference=self.reference_text,
+                tz=self.desk.calendar.tz,
             )
         except DomainError as exc:
             self.banner.error(f"Not recorded: {exc}")

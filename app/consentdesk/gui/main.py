@@ -37,9 +37,10 @@ def embedded_backend(ctx: Context) -> Callable[[], Backend]:
     """Opens the embedded ledger in the data folder (called on the worker)."""
 
     def open_backend() -> Backend:
+        from consentdesk.platform.calendar import controller_calendar
         from consentdesk.stores.ledger import open_ledger
 
-        return open_ledger(ctx.data_dir)
+        return open_ledger(ctx.data_dir, calendar=controller_calendar(ctx.config))
 
     return open_backend
 
@@ -60,8 +61,16 @@ def open_server_backend(ctx: Context, url: str) -> Backend:
         if not secrets.keyring_available():
             raise secrets.KeyringUnavailable(f"{NO_KEYRING} in the environment to sign in")
         raise AuthError(NOT_SIGNED_IN)
+    from consentdesk.platform.calendar import controller_calendar
+
     ca_bundle = str(ctx.config.get("server.ca_bundle")).strip() or None
-    return open_http_backend(url, ctx.data_dir, ca_bundle=ca_bundle, token=token)
+    return open_http_backend(
+        url,
+        ctx.data_dir,
+        ca_bundle=ca_bundle,
+        token=token,
+        calendar=controller_calendar(ctx.config),
+    )
 
 
 def desk_backend(ctx: Context) -> Callable[[], Backend]:

@@ -19,6 +19,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QFont
 
+from consentdesk.domain import rules
+from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.model import (
     CellStatus,
     Channel,
@@ -207,6 +209,8 @@ def urgency(request: PrivacyRequest, today: date) -> str:
         return URGENCY_CLOSED
     if request.is_overdue(today):
         return URGENCY_OVERDUE
+    if rules.confirmation_clock(request, today) == rules.Confirmation.OVERDUE:
+        return URGENCY_OVERDUE
     if request.days_left(today) <= SOON_DAYS:
         return URGENCY_SOON
     return URGENCY_OPEN
@@ -227,10 +231,19 @@ class RequestsModel(QAbstractListModel):
         super().__init__(parent)
         self._rows: list[PrivacyRequest] = []
         self._today = date.today()
+        self._calendar = DEFAULT_CALENDAR
 
-    def set_requests(self, requests: Sequence[PrivacyRequest], *, today: date) -> None:
+    def set_requests(
+        self,
+        requests: Sequence[PrivacyRequest],
+        *,
+        today: date,
+        calendar: Calendar | None = None,
+    ) -> None:
+        """Show *requests* as of the controller's *today* (on *calendar*)."""
         self.beginResetModel()
         self._today = today
+        self._calendar = calendar or self._calendar
         self._rows = sorted(requests, key=lambda r: (not r.is_open, r.due, r.reference))
         self.endResetModel()
 
@@ -265,7 +278,10 @@ class RequestsModel(QAbstractListModel):
             return look.icon()
         if role == Qt.ItemDataRole.BackgroundRole:
             return QBrush(look.tint()) if level in (URGENCY_OVERDUE, URGENCY_SOON) else None
-        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+        if role == Qt.ItemDataRole.ToolTipRole:
+            rules_text = "\n".join(rules.explain(req, self._calendar))
+            return f"{self._title(req)}. {self._when(req, level)}. {look.label}.\n{rules_text}"
+        if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"{self._title(req)}. {self._when(req, level)}. {look.label}."
         return None
 
@@ -280,7 +296,19 @@ class RequestsModel(QAbstractListModel):
             return f"Closed · was due {labels.short_date(req.due)}"
         left = labels.days_left_text(req.days_left(self._today))
         text = f"Due {labels.short_date(req.due)} · {left}"
-        return text.replace("overdue", "OVERDUE") if level == URGENCY_OVERDUE else text
+        text = text.replace("overdue", "OVERDUE") if level == URGENCY_OVERDUE else text
+        return text + self._confirmation(req)
+
+    def _confirmation(self, req: PrivacyRequest) -> str:
+        """The CCPA §7021 confirmation clock, tracked beside the answer's."""
+        clock = rules.confirmation_clock(req, self._today, self._calendar)
+        if clock == rules.Confirmation.PENDING and req.acknowledge_by is not None:
+            return f" · confirm receipt by {labels.short_date(req.acknowledge_by)}"
+        if clock == rules.Confirmation.OVERDUE:
+            return " · receipt confirmation OVERDUE"
+        if clock == rules.Confirmation.CONFIRMED:
+            return " · receipt confirmed"
+        return ""
 
 
 class HistoryModel(QAbstractListModel):

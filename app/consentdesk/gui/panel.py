@@ -541,7 +541,9 @@ class CallerPanel(QWidget):
             or any(c.purpose == p.id and c.state != ConsentState.UNKNOWN for c in status.cells)
         )
         self.grid_model.set_status(Catalogue(shown_purposes), status.cells)
-        self.requests_model.set_requests(status.requests, today=self.desk.today())
+        self.requests_model.set_requests(
+            status.requests, today=self.desk.today(), calendar=self.desk.calendar
+        )
         self._fit_requests()
         self.header.show_call(
             self.call,

@@ -20,8 +20,10 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine
 
 from consentdesk import __version__
+from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.catalogue import Catalogue, load_catalogue
 from consentdesk.domain.scripts import Script, load_scripts
+from consentdesk.platform.calendar import calendar_from_env
 from consentdesk.server.db import check_schema, make_engine
 from consentdesk.server.http import BODY_LIMIT, BodyLimitMiddleware, install_errors
 from consentdesk.server.openapi import PROBLEM_SCHEMA, schemas
@@ -36,6 +38,7 @@ def create_app(
     scripts: Sequence[Script] | None = None,
     body_limit: int = BODY_LIMIT,
     threads: int = int(os.environ.get("CONSENTDESK_SERVER_THREADS", "8")),
+    calendar: Calendar = DEFAULT_CALENDAR,
 ) -> FastAPI:
     """The API for one database (a URL, or an engine the caller owns)."""
     engine = make_engine(database) if isinstance(database, str) else database
@@ -67,6 +70,7 @@ def create_app(
         engine,
         catalogue=catalogue if catalogue is not None else load_catalogue(),
         scripts=scripts if scripts is not None else load_scripts(),
+        calendar=calendar,
     )
     app.add_middleware(BodyLimitMiddleware, limit=body_limit)
     install_errors(app, body_limit)
@@ -99,4 +103,4 @@ def app_from_env() -> FastAPI:
         raise RuntimeError("CONSENTDESK_DATABASE is not set")
     engine = make_engine(url)
     check_schema(engine)
-    return create_app(engine)
+    return create_app(engine, calendar=calendar_from_env())

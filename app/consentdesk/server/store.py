@@ -46,6 +46,7 @@ from sqlalchemy.exc import DBAPIError
 from consentdesk.domain import phone
 from consentdesk.domain.admission import check_consent, check_new_request, check_subject
 from consentdesk.domain.backend import NotFound
+from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.catalogue import Catalogue
 from consentdesk.domain.codec import (
     GENESIS,
@@ -168,8 +169,16 @@ class _Pending(Generic[T]):
 class Store:
     """Everything the API does to the database."""
 
-    def __init__(self, engine: Engine, *, catalogue: Catalogue, scripts: Sequence[Script]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        catalogue: Catalogue,
+        scripts: Sequence[Script],
+        calendar: Calendar = DEFAULT_CALENDAR,
+    ) -> None:
         self.engine = engine
+        self.calendar = calendar
         self.catalogue = catalogue
         self.scripts = tuple(scripts)
         self._auth_cache: dict[str, tuple[float, tuple[Viewer, bool]]] = {}
@@ -369,7 +378,7 @@ class Store:
             ).first()
             if clash is not None:
                 raise problems.conflict("a request with this id or reference already exists")
-            state = fold_request(new, [])
+            state = fold_request(new, [], self.calendar)
 
             def finish(conn: Connection, entry: Entry) -> PrivacyRequest:
                 conn.execute(
@@ -417,8 +426,8 @@ class Store:
 
         def plan(conn: Connection) -> Plan[PrivacyRequest]:
             created, changes = _request_events(conn, change.request_id)
-            check_change(fold_request(created, changes), change)
-            state = fold_request(created, [*changes, change])
+            check_change(fold_request(created, changes, self.calendar), change, self.calendar)
+            state = fold_request(created, [*changes, change], self.calendar)
 
             def finish(conn: Connection, entry: Entry) -> PrivacyRequest:
                 conn.execute(
@@ -830,11 +839,16 @@ class Store:
         return _retry_on_disconnect(read)
 
     def figures(
-        self, viewer: Viewer, first_day: date, edges: Sequence[datetime], *, today: date
+        self,
+        viewer: Viewer,
+        first_day: date,
+        edges: Sequence[datetime],
+        *,
+        today: date | None = None,
     ) -> Figures:
         """Figures for the local days from *first_day*, day *i* being the UTC
-        instants ``[edges[i], edges[i + 1])`` (the client knows its time zone,
-        and its *today*)."""
+        instants ``[edges[i], edges[i + 1])`` (the client knows its time zone);
+        overdue by the client's *today*, else the site calendar's."""
         viewer.require_reviewer()
         check_edges(edges)
         c = entries.c
@@ -871,7 +885,7 @@ class Store:
             (_figure_record(r) for r in rows),
             corrected={str(json.loads(r.body)["corrects"]) for r in correction_rows},
             open_requests=(privacy_request_from_json(json.loads(r.state)) for r in open_rows),
-            today=today,
+            today=today or self.calendar.day_of(utcnow()),
         )
 
     def people(self, viewer: Viewer) -> tuple[list[str], list[str]]:

@@ -31,6 +31,7 @@ import truststore
 from consentdesk import __version__
 from consentdesk.domain.admission import check_consent, check_new_request, check_subject
 from consentdesk.domain.backend import BackendError, NotFound, Unavailable
+from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.catalogue import Catalogue
 from consentdesk.domain.model import (
     ConsentEvent,
@@ -198,8 +199,10 @@ class HttpBackend:
         outbox: Outbox,
         ca_bundle: str | Path | None = None,
         transport: httpx.BaseTransport | None = None,
+        calendar: Calendar = DEFAULT_CALENDAR,
     ) -> None:
         self.base_url = check_server_url(base_url)
+        self._calendar = calendar
         if not token.strip():
             raise AuthError("no sign-in token")
         self.outbox = outbox
@@ -462,8 +465,8 @@ class HttpBackend:
         self._check_identity(change.agent)
         created, changes = self._request_records(change.request_id)
         if change.event_id in {c.event_id for c in changes}:
-            return fold_request(created, changes)
-        check_change(fold_request(created, changes), change)
+            return fold_request(created, changes, self._calendar)
+        check_change(fold_request(created, changes, self._calendar), change, self._calendar)
         self.outbox.add(
             ItemKind.CHANGE,
             change.event_id,
@@ -472,7 +475,7 @@ class HttpBackend:
             agent=change.agent,
             ref=str(change.request_id),
         )
-        return fold_request(created, [*changes, change])
+        return fold_request(created, [*changes, change], self._calendar)
 
     def save_subject(self, subject: Subject) -> None:
         check_subject(subject.number)
@@ -497,7 +500,8 @@ class HttpBackend:
         ]
 
     def _local_request(self, request: NewRequest) -> PrivacyRequest:
-        return fold_request(request, self._waiting_changes(str(request.request_id)))
+        waiting = self._waiting_changes(str(request.request_id))
+        return fold_request(request, waiting, self._calendar)
 
     def _request_records(self, request_id: uuid.UUID) -> tuple[NewRequest, list[RequestChange]]:
         """Creation and changes of a request: the server's, then the waiting ones."""
@@ -565,7 +569,7 @@ class HttpBackend:
         if not self._waiting_changes(str(request.request_id)):
             return request
         created, changes = self._request_records(request.request_id)
-        return fold_request(created, changes)
+        return fold_request(created, changes, self._calendar)
 
     # --- sync -------------------------------------------------------------------
 
@@ -800,6 +804,7 @@ def open_http_backend(
     *,
     ca_bundle: str | Path | None = None,
     token: str | None = None,
+    calendar: Calendar = DEFAULT_CALENDAR,
 ) -> HttpBackend:
     """The desk's backend for *server_url*: token from the keyring (or
     ``CONSENTDESK_TOKEN``), outbox in *data_dir*."""
@@ -809,4 +814,6 @@ def open_http_backend(
     token = token or resolve_token(url)
     if not token:
         raise AuthError("not signed in to the team server: open Settings and sign in")
-    return HttpBackend(url, token, outbox=Outbox.for_server(data_dir, url), ca_bundle=ca_bundle)
+    return HttpBackend(
+        url, token, outbox=Outbox.for_server(data_dir, url), ca_bundle=ca_bundle, calendar=calendar
+    )

@@ -34,6 +34,7 @@ from consentdesk.domain.backend import (
     NotFound,
     Unavailable,
 )
+from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.catalogue import Catalogue, load_catalogue
 from consentdesk.domain.codec import (
     GENESIS,
@@ -382,8 +383,8 @@ _SET_CELL = """
 # --- the ledger --------------------------------------------------------------------
 
 
-def open_ledger(data_dir: Path) -> EmbeddedLedger:
-    """Open (creating if needed) the ledger in *data_dir*."""
+def open_ledger(data_dir: Path, *, calendar: Calendar = DEFAULT_CALENDAR) -> EmbeddedLedger:
+    """Open (creating if needed) the ledger in *data_dir*; request dates on *calendar*."""
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -395,7 +396,7 @@ def open_ledger(data_dir: Path) -> EmbeddedLedger:
         raise BackendError(f"cannot create data folder {data_dir}: {exc.strerror}") from None
     if not data_dir.is_dir():
         raise BackendError(f"data folder {data_dir} is not a folder")
-    return EmbeddedLedger(data_dir / FILE_NAME)
+    return EmbeddedLedger(data_dir / FILE_NAME, calendar=calendar)
 
 
 class EmbeddedLedger:
@@ -415,8 +416,10 @@ class EmbeddedLedger:
         catalogue: Catalogue | None = None,
         scripts: Sequence[Script] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        calendar: Calendar = DEFAULT_CALENDAR,
     ) -> None:
         self._path = Path(path)
+        self._calendar = calendar
         self._catalogue = catalogue
         self._scripts = tuple(scripts) if scripts is not None else None
         self._clock = clock
@@ -958,7 +961,7 @@ class EmbeddedLedger:
 
     def _fold_requests(self, rows: Iterable[tuple[int, str, str, str]]) -> list[PrivacyRequest]:
         return [
-            fold_request(created, changes)
+            fold_request(created, changes, self._calendar)
             for created, changes in self._request_records(rows).values()
         ]
 
@@ -986,7 +989,7 @@ class EmbeddedLedger:
             ).fetchone()
             if taken:
                 raise DomainError(f"reference {request.reference} is already in use")
-            folded = fold_request(request, ())
+            folded = fold_request(request, (), self._calendar)
             receipt = self._append(
                 conn,
                 KIND_REQUEST,
@@ -1013,12 +1016,12 @@ class EmbeddedLedger:
             if found is None:
                 raise NotFound(f"no privacy request {change.request_id}")
             created, changes = found
-            check_change(fold_request(created, changes), change)
+            check_change(fold_request(created, changes, self._calendar), change, self._calendar)
             receipt = self._append(
                 conn, KIND_REQUEST_CHANGE, change.event_id, created.subject, ref, change.at, body
             )
         log.info("privacy request change recorded at seq %d", receipt.seq)
-        return fold_request(created, [*changes, change])
+        return fold_request(created, [*changes, change], self._calendar)
 
     def requests(
         self, *, number: str | None = None, open_only: bool = False

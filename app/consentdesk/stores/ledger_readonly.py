@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from consentdesk.domain.backend import BackendError
+from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.stores.ledger import (
     APPLICATION_ID,
     BUSY_TIMEOUT_S,
@@ -104,15 +105,17 @@ class ReadOnlyLedger(EmbeddedLedger):
         log.info("ledger opened read-only")
 
 
-def open_ledger_for_reading(data_dir: Path) -> EmbeddedLedger:
+def open_ledger_for_reading(
+    data_dir: Path, *, calendar: Calendar = DEFAULT_CALENDAR
+) -> EmbeddedLedger:
     """The ledger in *data_dir*, read-only if it exists but cannot be written.
 
     For commands that only read (status, history, request list, verify, export):
     a writable ledger opens as usual (created and upgraded as needed).
     """
     try:
-        return open_ledger(data_dir)
+        return open_ledger(data_dir, calendar=calendar)
     except LedgerReadOnly:
         if not (data_dir / FILE_NAME).is_file():
             raise
-    return ReadOnlyLedger(data_dir / FILE_NAME)
+    return ReadOnlyLedger(data_dir / FILE_NAME, calendar=calendar)

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from consentdesk.domain import phone
+from consentdesk.domain import phone, rules
+from consentdesk.domain.calendars import Calendar
 from consentdesk.domain.review import ACTION_LABELS, ActionDetail, Flag, format_local
 from consentdesk.gui import theme
 from consentdesk.gui.review.models import FLAG_LOOK, ActionListModel
@@ -58,11 +59,12 @@ class DetailPane(QScrollArea):
     resolve_requested = Signal(object)
     receipt_requested = Signal()
 
-    def __init__(self, *, tz: tzinfo, parent: QWidget | None = None) -> None:
+    def __init__(self, *, tz: tzinfo, region: str = "DE", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Action detail")
         self.setWidgetResizable(True)
         self._tz = tz
+        self._calendar = Calendar(tz, region)
         self.detail: ActionDetail | None = None
         self._number_shown = False
         body = QWidget()
@@ -206,6 +208,8 @@ class DetailPane(QScrollArea):
             self.request_label.setText(
                 f"Request {r.reference}: {r.type}, {r.status}{reason}; due {r.due.isoformat()}"
                 + (" (extended)" if r.extended else "")
+                + "\n"
+                + "\n".join(rules.explain(r, self._calendar))
             )
         else:
             self.request_label.clear()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from consentdesk.domain.calendars import Calendar
 from consentdesk.domain.incident import (
     AuthorityNotified,
     Incident,
@@ -36,6 +37,7 @@ from consentdesk.domain.incident import (
     parse_local_time,
 )
 from consentdesk.domain.model import DomainError, Purpose, RequestChange, RequestStatus, utcnow
+from consentdesk.domain.request_queue import needs_confirmation
 from consentdesk.domain.review import (
     REASON_REQUIRED,
     QueueItem,
@@ -118,10 +120,13 @@ class CommentDialog(_RecordDialog):
 class MoveRequestDialog(_RecordDialog):
     """Move a privacy request to its next status, with a reason where the law asks."""
 
-    def __init__(self, item: QueueItem, *, by: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, item: QueueItem, *, by: str, calendar: Calendar, parent: QWidget | None = None
+    ) -> None:
         super().__init__(f"Move request {item.request.reference}", parent)
         self.item = item
         self.by = by
+        self.calendar = calendar
         clock = QLabel(item.clock)
         clock.setWordWrap(True)
         clock.setAccessibleName("Statutory clock")
@@ -134,6 +139,16 @@ class MoveRequestDialog(_RecordDialog):
         self.reason_box = QLineEdit()
         self.reason_box.setAccessibleName("Reason")
         self.form.addRow("&Reason", self.reason_box)
+        # CCPA Regs §7021: recording how receipt was confirmed stops that clock.
+        self.confirm_box = QLineEdit()
+        self.confirm_box.setAccessibleName("Receipt confirmed via")
+        self.confirm_box.setPlaceholderText("e.g. email, letter — empty if not confirmed yet")
+        if needs_confirmation(item.request):
+            self.status_box.insertItem(0, "(status unchanged)", None)
+            self.status_box.setCurrentIndex(0)
+            self.form.addRow("Receipt &confirmed via", self.confirm_box)
+        else:
+            self.confirm_box.hide()
         self.status_box.currentIndexChanged.connect(self._update)
         self._update()
 
@@ -143,10 +158,19 @@ class MoveRequestDialog(_RecordDialog):
 
     def build(self) -> RequestChange:
         value = self.status_box.currentData()
-        if value is None:
-            raise DomainError("this request cannot move any further")
-        status = RequestStatus(value)
-        return lead_move(self.item.request, status, by=self.by, reason=self.reason_box.text())
+        how = self.confirm_box.text() if needs_confirmation(self.item.request) else None
+        if value is None and not (how or "").strip():
+            if self.status_box.count() == 0:
+                raise DomainError("this request cannot move any further")
+            raise DomainError("choose a new status or say how receipt was confirmed")
+        return lead_move(
+            self.item.request,
+            RequestStatus(value) if value is not None else None,
+            by=self.by,
+            reason=self.reason_box.text(),
+            cal=self.calendar,
+            confirmation=how,
+        )
 
 
 class OpenIncidentDialog(_RecordDialog):

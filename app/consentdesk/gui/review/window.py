@@ -41,17 +41,18 @@ from PySide6.QtWidgets import (
 )
 
 from consentdesk import __version__
+from consentdesk.domain.calendars import Calendar
 from consentdesk.domain.catalogue import Catalogue
 from consentdesk.domain.export import (
     KANTARA_SCHEMA,
     TS27560_SCHEMA,
     Controller,
-    kantara_receipt,
     ts27560_records,
     view_rows,
     write_actions_csv,
     write_json,
 )
+from consentdesk.domain.kantara import find_event, kantara_receipt
 from consentdesk.domain.model import Channel, Jurisdiction, utcnow
 from consentdesk.domain.review import (
     ACTION_LABELS,
@@ -393,7 +394,7 @@ class ReviewWindow(QMainWindow):
         footer.addWidget(self.loading_label)
         lv.addLayout(footer)
         split.addWidget(left)
-        self.detail = DetailPane(tz=self.tz)
+        self.detail = DetailPane(tz=self.tz, region=self.region)
         self.detail.reveal_requested.connect(self.reveal_number)
         self.detail.flag_requested.connect(self.ask_flag)
         self.detail.resolve_requested.connect(self.ask_resolve)
@@ -609,13 +610,17 @@ class ReviewWindow(QMainWindow):
             self.banner.info("Select a request in the queue first.")
             return
         item = self.queue_model.item(index.row())
-        dialog = MoveRequestDialog(item, by=self.viewer.name, parent=self)
+        calendar = Calendar(self.tz, self.region)
+        dialog = MoveRequestDialog(item, by=self.viewer.name, calendar=calendar, parent=self)
 
         def move() -> None:
             change = dialog.result_record
 
             def done(_r: object) -> None:
-                self.banner.success(f"Request {item.request.reference} is now {change.status}.")
+                ref = item.request.reference
+                said = [f"is now {change.status}"] if change.status else []
+                said += ["has its receipt confirmed"] if change.confirmation else []
+                self.banner.success(f"Request {ref} {' and '.join(said)}.")
                 self.load_queue()
 
             self.call(lambda src: src.move_request(change), done, "move the request")
@@ -877,13 +882,11 @@ class ReviewWindow(QMainWindow):
         if path is None:
             return
         controller = self.controller
-        now = self.clock()
 
         def job(src: ReviewSource) -> None:
             number = src.reveal_number(event_id)
-            receipt = kantara_receipt(
-                number, src.customer_history(number), src.catalogue(), controller, now=now
-            )
+            event = find_event(src.customer_history(number), event_id)
+            receipt = kantara_receipt(event, src.catalogue(), controller)
             self._write_atomically(
                 path, lambda fh: write_json(receipt, fh, schema_name=KANTARA_SCHEMA)
             )

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from consentdesk.domain.figures import MAX_FIGURE_DAYS
-from consentdesk.domain.model import Channel, Jurisdiction, to_jsonable, utcnow
+from consentdesk.domain.model import Channel, Jurisdiction, to_jsonable
 from consentdesk.domain.review import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -259,7 +259,7 @@ def post_read(store: StoreDep, viewer: Reviewer, body: Body) -> Response:
         "Local calendar days from `first`; `edge` lists the UTC instant each day "
         "starts and, last, when the final day ends (the client knows its time zone, "
         "so days of 23 or 25 hours come out right). `today` is the lead's local "
-        "date, which decides what is overdue (default: today in UTC)."
+        "date, which decides what is overdue (default: today in the site's time zone)."
     ),
     responses=schemas.answer("The figures", schemas.ref(Figures), 200),
 )
@@ -273,4 +273,4 @@ def review_figures(
     if any(e.tzinfo is None for e in edge):
         raise problems.invalid("each edge needs a UTC offset")
     edges = [e.astimezone(UTC) for e in edge]
-    return ok(store.figures(viewer, first, edges, today=today or utcnow().date()))
+    return ok(store.figures(viewer, first, edges, today=today))
