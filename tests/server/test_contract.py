@@ -187,6 +187,21 @@ def test_latest_event_wins(backend: Backend) -> None:
     assert len(backend.history(NUMBER)) == 3
 
 
+def test_an_older_given_arriving_after_a_newer_withdrawal_leaves_withdrawn(
+    backend: Backend,
+) -> None:
+    """Status is by event time: a desk that was offline syncs a consent captured
+    at 10:00 after another desk recorded the withdrawal at 11:00."""
+    now = utcnow()
+    withdrawn = consent(agent=AGENT, state=ConsentState.WITHDRAWN, now=now - timedelta(hours=1))
+    older = consent(agent=AGENT, now=now - timedelta(hours=2))
+    backend.capture(withdrawn)
+    backend.capture(older)
+    got = backend.status(NUMBER).cell("marketing-offers", Channel.PHONE)
+    assert got.state == ConsentState.WITHDRAWN and got.event == withdrawn
+    assert len(backend.history(NUMBER)) == 2
+
+
 def test_a_lapsed_consent_is_expired(backend: Backend) -> None:
     old = consent(agent=AGENT, now=utcnow() - timedelta(days=800))
     backend.capture(old)

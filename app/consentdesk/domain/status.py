@@ -1,7 +1,15 @@
-"""Current consent status: a pure function of the event history."""
+"""Current consent status: a pure function of the event history.
+
+Status is a fold by event time, not by arrival: a desk that was offline may
+sync a consent captured at 10:00 after another desk recorded a withdrawal at
+11:00, and the withdrawal must still stand. Both ledgers decide cells with
+:func:`decision_key` (the embedded ledger mirrors it in SQL, and a test holds
+the two together).
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -13,12 +21,39 @@ from consentdesk.domain.model import (
     Purpose,
 )
 
+# At equal event time a withdrawal or refusal beats a given consent: when in
+# doubt, the caller has not agreed. Refusal and withdrawal are ordered too, so
+# the result never depends on arrival order.
+STATE_RANK = {ConsentState.GIVEN: 0, ConsentState.REFUSED: 1, ConsentState.WITHDRAWN: 2}
+
+
+def decision_key(at: datetime, state: ConsentState, event_id: uuid.UUID) -> tuple[object, ...]:
+    """Sort key of the events of one cell: the greatest key decides the cell.
+
+    Latest event time first, then withdrawal > refusal > given, then the event
+    id (a stable tie-break independent of arrival order).
+    """
+    return (at, STATE_RANK.get(state, -1), str(event_id))
+
 
 def effective_events(events: Iterable[ConsentEvent]) -> list[ConsentEvent]:
     """Events that still count: corrected events drop out, void corrections too."""
     events = list(events)
     corrected = {e.corrects for e in events if e.corrects is not None}
     return [e for e in events if e.event_id not in corrected and e.state != ConsentState.VOID]
+
+
+def deciding_events(events: Iterable[ConsentEvent]) -> dict[tuple[str, Channel], ConsentEvent]:
+    """The event that decides each cell: the effective event with the greatest key."""
+    latest: dict[tuple[str, Channel], ConsentEvent] = {}
+    for e in effective_events(events):
+        cell = (e.purpose, e.channel)
+        held = latest.get(cell)
+        if held is None or decision_key(e.at, e.state, e.event_id) > decision_key(
+            held.at, held.state, held.event_id
+        ):
+            latest[cell] = e
+    return latest
 
 
 def current_status(
@@ -28,13 +63,11 @@ def current_status(
 ) -> tuple[CellStatus, ...]:
     """Status of every purpose × channel of the catalogue at *now*.
 
-    Events are taken in the order given (ledger order); the latest effective
-    event for a cell wins. A given consent past its ``valid_until`` is expired;
-    a cell never asked is unknown.
+    The effective event with the latest event time decides a cell, whatever
+    the order *events* come in (see :func:`decision_key`). A given consent
+    past its ``valid_until`` is expired; a cell never asked is unknown.
     """
-    latest: dict[tuple[str, Channel], ConsentEvent] = {}
-    for e in effective_events(events):
-        latest[(e.purpose, e.channel)] = e
+    latest = deciding_events(events)
     cells: list[CellStatus] = []
     for p in purposes:
         for ch in p.channels:

@@ -68,6 +68,7 @@ from consentdesk.domain.review import FlagNote, ReadAccess
 from consentdesk.domain.review_records import RECORD_KINDS, RecordKind, kind_of
 from consentdesk.domain.scripts import Script, load_scripts
 from consentdesk.domain.status import current_status
+from consentdesk.stores.cells import DECISION_ORDER, decides_over_held
 
 log = logging.getLogger("consentdesk.ledger")
 
@@ -198,6 +199,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"CREATE INDEX IF NOT EXISTS review_call ON entries ({CALL_X})",
         # Searching by the last digits of a number: the last three pick the range.
         f"CREATE INDEX IF NOT EXISTS review_tail ON entries ({TAIL_X}, subject)",
+    ),
+    # Status by event time (kernel): re-decide every cell by the latest event
+    # time, withdrawal/refusal over given at equal time, then event id.
+    (
+        "DELETE FROM consent_cells",
+        """INSERT INTO consent_cells (subject, purpose, channel, seq)
+        SELECT subject, purpose, channel, seq FROM (
+            SELECT c.subject, c.purpose, c.channel, c.seq, row_number() OVER (
+                PARTITION BY c.subject, c.purpose, c.channel
+                ORDER BY e.at DESC,
+                    CASE c.state WHEN 'given' THEN 0 WHEN 'refused' THEN 1
+                        WHEN 'withdrawn' THEN 2 ELSE -1 END DESC,
+                    c.event_id DESC
+            ) AS pick
+            FROM consent_index c JOIN entries e ON e.seq = c.seq
+            WHERE c.state <> 'void'
+              AND c.event_id NOT IN (SELECT corrects FROM consent_index WHERE corrects IS NOT NULL)
+        ) WHERE pick = 1""",
     ),
 )
 
@@ -344,26 +363,32 @@ def _consent_projection(event: ConsentEvent) -> tuple[str, str, str, str, str | 
     )
 
 
-# Which event decides a cell follows status.effective_events plus "latest
-# wins": corrected events and void corrections drop out, then the last event of
-# the cell counts. Only the deciding events reach current_status, which then
-# gives the same grid as the full history would (a property test holds the two
-# together). Event ids are unique, so "corrected" can be taken ledger-wide.
-_CELL_DECIDER = """
-    SELECT max(seq) FROM consent_index
-    WHERE subject = :subject AND purpose = :purpose AND channel = :channel
-      AND state <> :void
-      AND event_id NOT IN (
+# Which event decides a cell follows status.deciding_events: corrected events
+# and void corrections drop out, then the greatest status.decision_key (latest
+# event time, then withdrawal > refusal > given, then event id) wins. Only the
+# deciding events reach current_status, which then gives the same grid as the
+# full history would (a property test holds the two together). Event ids are
+# unique, so "corrected" can be taken ledger-wide.
+_CELL_DECIDER = f"""
+    SELECT c.seq FROM consent_index c JOIN entries e ON e.seq = c.seq
+    WHERE c.subject = :subject AND c.purpose = :purpose AND c.channel = :channel
+      AND c.state <> :void
+      AND c.event_id NOT IN (
           SELECT corrects FROM consent_index WHERE subject = :subject AND corrects IS NOT NULL
       )
+    ORDER BY {DECISION_ORDER} LIMIT 1
 """
-_CELL_MISMATCHES = """
-    WITH expected AS (
-        SELECT subject, purpose, channel, max(seq) AS seq FROM consent_index
-        WHERE state <> :void
-          AND event_id NOT IN (SELECT corrects FROM consent_index WHERE corrects IS NOT NULL)
-        GROUP BY subject, purpose, channel
+_CELL_MISMATCHES = f"""
+    WITH ranked AS (
+        SELECT c.subject, c.purpose, c.channel, c.seq,
+               row_number() OVER (
+                   PARTITION BY c.subject, c.purpose, c.channel ORDER BY {DECISION_ORDER}
+               ) AS pick
+        FROM consent_index c JOIN entries e ON e.seq = c.seq
+        WHERE c.state <> :void
+          AND c.event_id NOT IN (SELECT corrects FROM consent_index WHERE corrects IS NOT NULL)
     ),
+    expected AS (SELECT subject, purpose, channel, seq FROM ranked WHERE pick = 1),
     stored AS (SELECT subject, purpose, channel, seq FROM consent_cells),
     mismatch AS (
         SELECT * FROM (SELECT * FROM stored EXCEPT SELECT * FROM expected)
@@ -830,8 +855,9 @@ class EmbeddedLedger:
         )
         cell = {"subject": event.subject, "purpose": event.purpose, "channel": event.channel.value}
         if event.corrects is None:
-            # The newest event of its cell, and nothing can have corrected it yet.
-            conn.execute(_SET_CELL, {**cell, "seq": receipt.seq})
+            # Nothing can have corrected it yet: it takes its cell if it is later.
+            if decides_over_held(conn, event):
+                conn.execute(_SET_CELL, {**cell, "seq": receipt.seq})
             return receipt
         corrected_cell = conn.execute(
             "SELECT c.purpose, c.channel FROM entries e JOIN consent_index c"
@@ -847,15 +873,15 @@ class EmbeddedLedger:
     @staticmethod
     def _refresh_cell(conn: sqlite3.Connection, cell: dict[str, str]) -> None:
         params = {**cell, "void": ConsentState.VOID.value}
-        seq = conn.execute(_CELL_DECIDER, params).fetchone()[0]
-        if seq is None:
+        row = conn.execute(_CELL_DECIDER, params).fetchone()
+        if row is None:
             conn.execute(
                 "DELETE FROM consent_cells"
                 " WHERE subject = :subject AND purpose = :purpose AND channel = :channel",
                 cell,
             )
         else:
-            conn.execute(_SET_CELL, {**cell, "seq": seq})
+            conn.execute(_SET_CELL, {**cell, "seq": row[0]})
 
     def capture(self, event: ConsentEvent) -> Receipt:
         with self._write() as conn:
