@@ -102,6 +102,10 @@ class DomainError(ValueError):
     """Bad input to the domain: the message is safe to show to a user."""
 
 
+OMIT_IF_NONE = {"omit_if_none": True}
+"""Field metadata: a field added later, left out of the JSON form while None."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -152,6 +156,11 @@ class Notice:
     language: str
     sha256: str
     text: str
+    #: The placeholder values the text was rendered with, as (name, value) pairs
+    #: sorted by name, so admission can render the script again and compare.
+    #: None on records made before notices carried them (left out of their JSON,
+    #: so those records keep their canonical form and hash).
+    params: tuple[tuple[str, str], ...] | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +321,11 @@ class Receipt:
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON types for a domain object (dataclasses, enums, UUIDs, datetimes)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_jsonable(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("omit_if_none") and getattr(obj, f.name) is None)
+        }
     if isinstance(obj, enum.Enum):
         return obj.value
     if isinstance(obj, uuid.UUID):
@@ -339,7 +352,18 @@ def notice_from_json(d: Mapping[str, Any]) -> Notice:
         language=str(d["language"]),
         sha256=str(d["sha256"]),
         text=str(d["text"]),
+        params=_params_from_json(d.get("params")),
     )
+
+
+def _params_from_json(raw: Any) -> tuple[tuple[str, str], ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in raw
+    ):
+        raise DomainError("notice params must be a list of [name, value] pairs of text")
+    return tuple((name, value) for name, value in raw)
 
 
 def verification_from_json(d: Mapping[str, Any]) -> Verification:

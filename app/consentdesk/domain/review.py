@@ -50,7 +50,7 @@ from consentdesk.domain.model import (
     utcnow,
 )
 from consentdesk.domain.references import is_valid_reference, normalize_reference
-from consentdesk.domain.scripts import Script, placeholders, render
+from consentdesk.domain.scripts import Script, template_pattern
 
 MAX_COMMENT = 2000
 MAX_PAGE = 1000
@@ -370,20 +370,6 @@ class ScriptCheck:
         return self.verdict in (ScriptVerdict.MATCH, ScriptVerdict.NO_SCRIPT)
 
 
-def _template_pattern(script: Script) -> re.Pattern[str]:
-    """A regex the rendered text of *script* must match, whatever the placeholders held.
-
-    Rendering with marker values and escaping the result keeps every literal
-    character of the published wording; only the placeholders become wildcards
-    (rendered values are single lines of plain text).
-    """
-    markers = {name: f"QZX{name.upper()}QZX" for name in placeholders(script)}
-    shape = re.escape(render(script, markers).text)
-    for marker in markers.values():
-        shape = shape.replace(re.escape(marker), r"[^\n]+?")
-    return re.compile(shape)
-
-
 def check_notice(notice: Notice | None, scripts: Iterable[Script]) -> ScriptCheck:
     """Check the text an agent saw against its recorded hash and the script registry."""
     if notice is None:
@@ -409,7 +395,7 @@ def check_notice(notice: Notice | None, scripts: Iterable[Script]) -> ScriptChec
         return ScriptCheck(
             ScriptVerdict.UNKNOWN_SCRIPT, f"Script {label} is not in the script registry."
         )
-    if not _template_pattern(script).fullmatch(notice.text):
+    if not template_pattern(script).fullmatch(notice.text):
         return ScriptCheck(
             ScriptVerdict.TEMPLATE_MISMATCH,
             f"The text does not fit the published wording of {label}.",

@@ -327,7 +327,7 @@ class Store:
         _check_agent(viewer, event.agent)
 
         def plan(conn: Connection) -> Plan[Receipt]:
-            check_consent(event, self.catalogue)
+            check_consent(event, self.catalogue, self.scripts, utcnow())
             if event.corrects is not None:
                 corrected = conn.execute(
                     _CONSENT_SUBJECT, {"event_id": str(event.corrects)}
@@ -363,7 +363,7 @@ class Store:
         _check_agent(viewer, new.agent)
 
         def plan(conn: Connection) -> Plan[PrivacyRequest]:
-            check_new_request(new)
+            check_new_request(new, self.scripts, utcnow())
             clash = conn.execute(
                 _REQUEST_CLASH, {"request_id": str(new.request_id), "reference": new.reference}
             ).first()

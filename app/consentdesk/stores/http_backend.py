@@ -210,6 +210,7 @@ class HttpBackend:
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
         self._requests: dict[str, tuple[NewRequest, list[RequestChange]]] = {}
         self._catalogue: Catalogue | None = None
+        self._scripts: tuple[Script, ...] | None = None
         self._identity: Viewer | None = _identity_from(outbox.meta(_META_IDENTITY))
         self._batching = True
 
@@ -296,6 +297,22 @@ class HttpBackend:
         except Unavailable:
             return None
 
+    def _known_scripts(self) -> Sequence[Script] | None:
+        """The scripts for local checks: remembered, else fetched if reachable."""
+        with self._lock:
+            if self._scripts is not None:
+                return self._scripts
+        raw = self.outbox.meta(_META_SCRIPTS)
+        if raw is not None:
+            scripts = tuple(from_jsonable(Script, s) for s in json.loads(raw))
+            with self._lock:
+                self._scripts = scripts
+            return scripts
+        try:
+            return self.scripts()
+        except Unavailable:
+            return None
+
     def scripts(self) -> Sequence[Script]:
         try:
             data = self._json("GET", "/v1/scripts")
@@ -305,7 +322,10 @@ class HttpBackend:
             if raw is None:
                 raise
             data = json.loads(raw)
-        return tuple(from_jsonable(Script, s) for s in data)
+        scripts = tuple(from_jsonable(Script, s) for s in data)
+        with self._lock:
+            self._scripts = scripts
+        return scripts
 
     # --- subjects ---------------------------------------------------------------
 
@@ -398,10 +418,10 @@ class HttpBackend:
 
     def capture(self, event: ConsentEvent) -> Receipt:
         self._check_identity(event.agent)
-        catalogue = self._known_catalogue()
-        if catalogue is not None:
-            check_consent(event, catalogue)
-        else:
+        catalogue, scripts = self._known_catalogue(), self._known_scripts()
+        if catalogue is not None and scripts is not None:
+            check_consent(event, catalogue, scripts, utcnow())
+        else:  # never seen the server: it admits the record when it syncs
             check_subject(event.subject)
         if event.corrects is not None:
             self._check_correction(event)
@@ -431,7 +451,8 @@ class HttpBackend:
 
     def create_request(self, request: NewRequest) -> PrivacyRequest:
         self._check_identity(request.agent)
-        check_new_request(request)
+        # Scripts never seen here: the server checks the notice when it syncs.
+        check_new_request(request, self._known_scripts(), utcnow())
         self._check_reference_free(request)
         self.outbox.add(
             ItemKind.REQUEST,

@@ -26,8 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from consentdesk.domain import rules
-from consentdesk.domain.admission import check_number
+from consentdesk.domain.admission import check_consent, check_new_request, check_number
 from consentdesk.domain.backend import (
     BackendError,
     IntegrityError,
@@ -377,7 +376,7 @@ _CELL_DECIDER = f"""
           SELECT corrects FROM consent_index WHERE subject = :subject AND corrects IS NOT NULL
       )
     ORDER BY {DECISION_ORDER} LIMIT 1
-"""
+"""  # noqa: S608 (DECISION_ORDER is a constant)
 _CELL_MISMATCHES = f"""
     WITH ranked AS (
         SELECT c.subject, c.purpose, c.channel, c.seq,
@@ -396,7 +395,7 @@ _CELL_MISMATCHES = f"""
         SELECT * FROM (SELECT * FROM expected EXCEPT SELECT * FROM stored)
     )
     SELECT count(*) FROM mismatch
-"""
+"""  # noqa: S608
 _SET_CELL = """
     INSERT INTO consent_cells (subject, purpose, channel, seq)
     VALUES (:subject, :purpose, :channel, :seq)
@@ -828,8 +827,7 @@ class EmbeddedLedger:
     # -- consent
 
     def _check_event(self, conn: sqlite3.Connection, event: ConsentEvent) -> None:
-        check_number(event.subject)
-        self.catalogue().check(event.purpose, event.channel)
+        check_consent(event, self.catalogue(), self.scripts(), self._clock())
         if event.corrects is not None:
             row = conn.execute(
                 "SELECT kind, subject FROM entries WHERE event_id = ?", (str(event.corrects),)
@@ -995,12 +993,7 @@ class EmbeddedLedger:
         with self._write() as conn:
             if self._existing(conn, request.event_id, KIND_REQUEST, body) is not None:
                 return self._one_request(conn, request.request_id)
-            check_number(request.subject)
-            if not request.agent.strip():
-                raise DomainError("agent is required")
-            if normalize_reference(request.reference) != request.reference:
-                raise DomainError(f"reference {request.reference} is not in its canonical form")
-            rules.check_offered(request.jurisdiction, request.type)
+            check_new_request(request, self.scripts(), self._clock())
             if self._request_rows(conn, str(request.request_id)):
                 raise DomainError(f"privacy request {request.request_id} is already recorded")
             taken = conn.execute(
