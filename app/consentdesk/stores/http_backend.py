@@ -12,6 +12,7 @@ optional CA bundle); plain http only to this computer.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -278,6 +279,10 @@ class HttpBackend:
         with self._lock:
             self._catalogue = catalogue
         self.outbox.set_meta(_META_CATALOGUE, json.dumps(data))
+        if self._known_scripts() is None:
+            # Remembered with the catalogue: captures offline check notices against them.
+            with contextlib.suppress(Unavailable):
+                self.scripts()
         return catalogue
 
     def _cached_catalogue(self) -> Catalogue | None:
@@ -298,20 +303,18 @@ class HttpBackend:
             return None
 
     def _known_scripts(self) -> Sequence[Script] | None:
-        """The scripts for local checks: remembered, else fetched if reachable."""
+        """The scripts for local checks, as last fetched (no network: a capture
+        offline must not wait for it); None if never fetched."""
         with self._lock:
             if self._scripts is not None:
                 return self._scripts
         raw = self.outbox.meta(_META_SCRIPTS)
-        if raw is not None:
-            scripts = tuple(from_jsonable(Script, s) for s in json.loads(raw))
-            with self._lock:
-                self._scripts = scripts
-            return scripts
-        try:
-            return self.scripts()
-        except Unavailable:
+        if raw is None:
             return None
+        scripts = tuple(from_jsonable(Script, s) for s in json.loads(raw))
+        with self._lock:
+            self._scripts = scripts
+        return scripts
 
     def scripts(self) -> Sequence[Script]:
         try:
