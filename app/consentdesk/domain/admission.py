@@ -170,6 +170,7 @@ def check_consent(
     ledger: each ledger checks it in its write transaction.
     """
     check_subject(event.subject)
+    check_time(event.at, now)
     purpose = catalogue.check(event.purpose, event.channel)
     if event.jurisdiction not in purpose.jurisdictions:
         raise DomainError(f"purpose {purpose.id!r} does not apply under {event.jurisdiction}")
@@ -185,7 +186,6 @@ def check_consent(
         raise DomainError(
             f"valid_until must come from the catalogue: {want} for this {event.state} record"
         )
-    check_time(event.at, now)
     script = published_script(event.notice, scripts)
     _check_consent_script(event, script)
     check_rendering(event.notice, script, legacy_ok=event.corrects is not None)
