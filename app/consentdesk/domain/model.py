@@ -44,8 +44,9 @@ class ConsentState(enum.StrEnum):
     """Recorded states (given, refused, withdrawn, void) and derived ones.
 
     ``void`` is only valid on a correction: the corrected record is void and
-    nothing replaces it. ``expired`` and ``unknown`` are never recorded; they
-    are what the status fold derives from lapsed validity or no history.
+    nothing replaces it. ``expired``, ``unknown`` and ``opted-out`` are never
+    recorded; they are what the status fold derives from lapsed validity, no
+    history, or a CCPA request that stops the use.
     """
 
     GIVEN = "given"
@@ -54,6 +55,8 @@ class ConsentState(enum.StrEnum):
     VOID = "void"
     EXPIRED = "expired"
     UNKNOWN = "unknown"
+    #: A CCPA opt-out of sale/sharing or limit-sensitive request stops this use.
+    OPTED_OUT = "opted-out"
 
 
 RECORDED_STATES = frozenset({ConsentState.GIVEN, ConsentState.REFUSED, ConsentState.WITHDRAWN})
@@ -130,6 +133,11 @@ class Purpose:
     jurisdictions: tuple[Jurisdiction, ...] = (Jurisdiction.GDPR, Jurisdiction.CCPA)
     #: (language, title, description) for languages other than the default English.
     translations: tuple[tuple[str, str, str], ...] = ()
+    #: CCPA: using this purpose sells or shares personal information (an
+    #: opt-out of sale/sharing stops it), or uses sensitive personal information
+    #: (a request to limit its use stops it).
+    sale_or_sharing: bool = False
+    sensitive: bool = False
 
     def title_in(self, language: str) -> str:
         return next((t for lang, t, _ in self.translations if lang == language), self.title)
@@ -284,6 +292,8 @@ class CellStatus:
     state: ConsentState
     event: ConsentEvent | None = None
     expires: datetime | None = None
+    #: The CCPA request that decides the cell (state ``opted-out``).
+    request: PrivacyRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,6 +503,7 @@ def subject_status_from_json(d: Mapping[str, Any]) -> SubjectStatus:
                 state=ConsentState(c["state"]),
                 event=event_from_json(c["event"]) if c.get("event") else None,
                 expires=_field_from_json(datetime.fromisoformat, c.get("expires")),
+                request=privacy_request_from_json(c["request"]) if c.get("request") else None,
             )
             for c in d["cells"]
         )

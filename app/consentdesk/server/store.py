@@ -655,7 +655,7 @@ class Store:
         by_id = {e.event_id: d for e, d in zip(events, documents, strict=True)}
         subject = Subject(number, *profile) if profile is not None else Subject(number)
         now = utcnow()
-        cells = current_status(events, self.catalogue, now)
+        cells = current_status(events, self.catalogue, now, reqs)
         recent = [r for r in reqs if r.is_open or now - r.updated_at <= RECENT_CLOSED]
         return {
             "subject": to_jsonable(subject),
@@ -666,6 +666,7 @@ class Store:
                     "state": c.state.value,
                     "event": by_id[c.event.event_id] if c.event is not None else None,
                     "expires": as_utc(c.expires).isoformat() if c.expires else None,
+                    "request": to_jsonable(c.request) if c.request else None,
                 }
                 for c in cells
             ],

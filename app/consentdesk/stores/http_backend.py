@@ -392,7 +392,8 @@ class HttpBackend:
             if isinstance(r, Subject):
                 subject = r
         cells = server.cells
-        if events:
+        local = [self._local_request(r) for r in records if isinstance(r, NewRequest)]
+        if events or local:
             if any(e.corrects is not None for e in events):
                 base = list(self.history(number))  # corrections need the whole history
             else:
@@ -402,7 +403,11 @@ class HttpBackend:
             catalogue = self._cached_catalogue()
             if catalogue is None:
                 catalogue = self.catalogue()
-            cells = current_status(merged, catalogue, utcnow())
+            # Requests that decide cells now, older ones included (the status
+            # lists closed requests only for 30 days), and the desk's own.
+            ccpa = {c.request.request_id: c.request for c in server.cells if c.request is not None}
+            ccpa.update({r.request_id: r for r in (*server.requests, *local)})
+            cells = current_status(merged, catalogue, utcnow(), ccpa.values())
         requests = {r.request_id: r for r in server.requests}
         for r in records:
             if isinstance(r, NewRequest) and r.request_id not in requests:

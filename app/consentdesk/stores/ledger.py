@@ -937,7 +937,7 @@ class EmbeddedLedger:
         recent = [r for r in requests if r.is_open or now - r.updated_at <= RECENT_CLOSED]
         return SubjectStatus(
             subject=subject,
-            cells=current_status(events, self.catalogue(), now),
+            cells=current_status(events, self.catalogue(), now, requests),
             requests=tuple(sorted(recent, key=_due_order)),
         )
 
