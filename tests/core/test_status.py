@@ -7,6 +7,7 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -17,7 +18,10 @@ from consentdesk.domain.model import (
     Jurisdiction,
     LawfulBasis,
     Notice,
+    PrivacyRequest,
     Purpose,
+    RequestStatus,
+    RequestType,
 )
 from consentdesk.domain.status import current_status, effective_events
 
@@ -207,3 +211,95 @@ def test_events_only_change_their_own_cell(events: list[ConsentEvent], new: Cons
                 e for e in [*events, new] if (e.purpose, e.channel) == (new.purpose, new.channel)
             ]
             assert cur.event is latest(mine)
+
+
+# --- CCPA requests take effect -----------------------------------------------------
+
+SHARING = Purpose(
+    "sharing", "Sale", "d", LawfulBasis.CONSENT, (Channel.ONLINE, Channel.EMAIL), "s",
+    sale_or_sharing=True,
+)  # fmt: skip
+SENSITIVE = Purpose(
+    "profile", "Profile", "d", LawfulBasis.CONSENT, (Channel.ONLINE,), "p", sensitive=True
+)
+CCPA_PURPOSES = (*PURPOSES, SHARING, SENSITIVE)
+
+
+def ccpa_request(
+    kind: RequestType, at: datetime, status: RequestStatus = RequestStatus.RECEIVED
+) -> PrivacyRequest:
+    return PrivacyRequest(
+        request_id=uuid.uuid4(),
+        reference="RQ-2345-6789-ABCD",
+        subject="+4915112345678",
+        type=kind,
+        jurisdiction=Jurisdiction.CCPA,
+        received=at.date(),
+        status=status,
+        due=at.date() + timedelta(days=21),
+        acknowledge_by=None,
+        agent="a",
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def states(events: list[ConsentEvent], requests: list[PrivacyRequest]) -> dict[str, ConsentState]:
+    return {
+        f"{c.purpose}/{c.channel}": c.state
+        for c in current_status(events, CCPA_PURPOSES, NOW, requests)
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "stopped"),
+    [(RequestType.OPT_OUT_SALE, "sharing"), (RequestType.LIMIT_SENSITIVE, "profile")],
+)
+def test_a_ccpa_request_stops_only_its_purposes(kind: RequestType, stopped: str) -> None:
+    given = [
+        event(p.id, ch, ConsentState.GIVEN, at=NOW - timedelta(days=2))
+        for p in CCPA_PURPOSES
+        for ch in p.channels
+    ]
+    after = states(given, [ccpa_request(kind, NOW - timedelta(days=1))])
+    for key, state in after.items():
+        expected = ConsentState.OPTED_OUT if key.startswith(stopped + "/") else ConsentState.GIVEN
+        assert state == expected, key
+
+
+def test_a_rejected_or_withdrawn_request_stops_nothing() -> None:
+    for status in (RequestStatus.REJECTED, RequestStatus.WITHDRAWN):
+        req = ccpa_request(RequestType.OPT_OUT_SALE, NOW - timedelta(days=1), status)
+        assert ConsentState.OPTED_OUT not in states([], [req]).values()
+    done = ccpa_request(RequestType.OPT_OUT_SALE, NOW - timedelta(days=1), RequestStatus.COMPLETED)
+    assert states([], [done])["sharing/online"] == ConsentState.OPTED_OUT
+
+
+def test_only_a_later_consent_opts_back_in() -> None:
+    req = ccpa_request(RequestType.OPT_OUT_SALE, NOW - timedelta(days=1))
+    before = event("sharing", Channel.ONLINE, ConsentState.GIVEN, at=NOW - timedelta(days=2))
+    same_time = event("sharing", Channel.ONLINE, ConsentState.GIVEN, at=req.created_at)
+    later = event("sharing", Channel.ONLINE, ConsentState.GIVEN, at=NOW - timedelta(hours=1))
+    assert states([before], [req])["sharing/online"] == ConsentState.OPTED_OUT
+    assert states([same_time], [req])["sharing/online"] == ConsentState.OPTED_OUT
+    assert states([before, later], [req])["sharing/online"] == ConsentState.GIVEN
+    (cell,) = [
+        c
+        for c in current_status([before], CCPA_PURPOSES, NOW, [req])
+        if c.channel == "online" and c.purpose == "sharing"
+    ]
+    assert cell.request is req and cell.event is None
+
+
+@given(st.lists(plain_events(), max_size=6), st.randoms(use_true_random=False))
+def test_requests_and_events_in_any_order_give_the_same_status(
+    events: list[ConsentEvent], rnd: random.Random
+) -> None:
+    requests = [
+        ccpa_request(RequestType.OPT_OUT_SALE, NOW - timedelta(minutes=rnd.randrange(100_000))),
+        ccpa_request(RequestType.LIMIT_SENSITIVE, NOW - timedelta(minutes=rnd.randrange(100_000))),
+    ]
+    expected = current_status(events, CCPA_PURPOSES, NOW, requests)
+    shuffled, reordered = list(events), list(reversed(requests))
+    rnd.shuffle(shuffled)
+    assert current_status(shuffled, CCPA_PURPOSES, NOW, reordered) == expected
