@@ -286,7 +286,11 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
         else:
             assert number is not None
             receipt = kantara_receipt(
-                number, source.customer_history(number), source.catalogue(), controller
+                number,
+                source.customer_history(number),
+                source.catalogue(),
+                controller,
+                requests=source.customer_requests(number),
             )
             with _output(args.output) as out:
                 write_json(receipt, out, schema_name=KANTARA_SCHEMA)

@@ -26,6 +26,8 @@ from consentdesk.domain.model import (
     DomainError,
     Jurisdiction,
     LawfulBasis,
+    PrivacyRequest,
+    Purpose,
     require_utc,
     utcnow,
 )
@@ -411,8 +413,13 @@ def kantara_receipt(
     controller: Controller,
     *,
     now: datetime | None = None,
+    requests: Iterable[PrivacyRequest] = (),
 ) -> dict[str, Any]:
-    """A Kantara v1.1 receipt of the consents one customer has in force at *now*."""
+    """A Kantara v1.1 receipt of the consents one customer has in force at *now*.
+
+    In force is what the kernel's status fold says: a consent a CCPA request
+    has stopped (*requests*: the customer's privacy requests) is not.
+    """
     now = require_utc(now or utcnow(), "receipt time")
     missing = [
         key
@@ -429,7 +436,7 @@ def kantara_receipt(
         raise ExportError(f"a consent receipt needs {', '.join(missing)} in the site config")
     cells = [
         c
-        for c in current_status(history, catalogue, now)
+        for c in current_status(history, catalogue, now, requests)
         if c.state == ConsentState.GIVEN and c.event is not None
     ]
     if not cells:
@@ -451,12 +458,7 @@ def kantara_receipt(
                 "piiCategory": sorted({_PERSONAL_DATA[e.channel][1] for e in evs}),
                 "primaryPurpose": False,
                 "termination": f"{lasts}or when withdrawn. {controller.withdrawal_method}".strip(),
-                "thirdPartyDisclosure": bool(controller.third_parties),
-                **(
-                    {"thirdPartyName": ", ".join(controller.third_parties)}
-                    if controller.third_parties
-                    else {}
-                ),
+                **_disclosure(p, controller),
             }
         )
     jurisdictions = sorted({e.jurisdiction for evs in by_purpose.values() for e in evs})
@@ -484,6 +486,16 @@ def kantara_receipt(
         "sensitive": False,
         "spiCat": [],
     }
+
+
+def _disclosure(purpose: Purpose, controller: Controller) -> dict[str, Any]:
+    """thirdPartyDisclosure/-Name: a purpose that sells or shares discloses by nature."""
+    if not (controller.third_parties or purpose.sale_or_sharing):
+        return {"thirdPartyDisclosure": False}
+    names = ", ".join(controller.third_parties) or (
+        f"the recipients named in our privacy notice ({controller.policy_url})"
+    )
+    return {"thirdPartyDisclosure": True, "thirdPartyName": names}
 
 
 # --- schema validation -----------------------------------------------------------

@@ -767,6 +767,11 @@ class ReviewSource(Protocol):
         """One customer's whole consent history (for a receipt); logged as a read."""
         ...
 
+    def customer_requests(self, number: str) -> Sequence[PrivacyRequest]:
+        """One customer's privacy requests, closed ones too (a receipt shows what
+        CCPA requests stopped); logged as a read."""
+        ...
+
     def agents(self) -> Sequence[str]:
         """Agents the viewer may filter by."""
         ...

@@ -860,7 +860,12 @@ class ReviewWindow(QMainWindow):
         def job(src: ReviewSource) -> None:
             number = src.reveal_number(event_id)
             receipt = kantara_receipt(
-                number, src.customer_history(number), src.catalogue(), controller, now=now
+                number,
+                src.customer_history(number),
+                src.catalogue(),
+                controller,
+                now=now,
+                requests=src.customer_requests(number),
             )
             self._write_atomically(
                 path, lambda fh: write_json(receipt, fh, schema_name=KANTARA_SCHEMA)
