@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from consentdesk.domain.model import (
@@ -104,6 +104,7 @@ def test_latest_event_time_wins(events: list[ConsentEvent]) -> None:
         assert cell.state == expected_state(latest(mine), NOW)
 
 
+@settings(deadline=None, max_examples=60)  # up to 200 orders each: no per-example deadline
 @given(st.lists(plain_events(), max_size=7), st.randoms(use_true_random=False))
 def test_every_arrival_order_gives_the_same_status(
     events: list[ConsentEvent], rnd: random.Random
@@ -291,6 +292,7 @@ def test_only_a_later_consent_opts_back_in() -> None:
     assert cell.request is req and cell.event is None
 
 
+@settings(deadline=None)
 @given(st.lists(plain_events(), max_size=6), st.randoms(use_true_random=False))
 def test_requests_and_events_in_any_order_give_the_same_status(
     events: list[ConsentEvent], rnd: random.Random
