@@ -316,7 +316,7 @@ class HttpReviewSource(HttpIncidents):
         return tuple(event_from_json(e) for e in found)
 
     def customer_requests(self, number: str) -> Sequence[PrivacyRequest]:
-        found = self._api.call("GET", f"/v1/requests?{httpx.QueryParams(number=number)}")
+        found = self._api.call("GET", "/v1/requests", params=[("number", number)])
         return tuple(privacy_request_from_json(r) for r in found)
 
     def _people(self) -> Any:
