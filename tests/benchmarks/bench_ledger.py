@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from consentdesk.domain.admission import expected_validity
 from consentdesk.domain.catalogue import Catalogue, load_catalogue
 from consentdesk.domain.model import (
     Channel,
@@ -33,6 +34,7 @@ from consentdesk.domain.model import (
     LawfulBasis,
     Notice,
 )
+from consentdesk.domain.scripts import load_scripts, render, script_by_id, script_context
 from consentdesk.stores.ledger import EmbeddedLedger, schema_version
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3 * 3600)]
@@ -45,38 +47,52 @@ OPS = 500
 LOOKUP_P99_MS = 5.0
 CAPTURE_P99_MS = 15.0
 
+SCRIPTS = load_scripts()
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-GENERATOR_VERSION = 2  # bump when the generated events change
+GENERATOR_VERSION = 3  # bump when the generated events change
 T0 = datetime(2023, 1, 2, 8, 0, tzinfo=UTC)
 
-# About the length of a rendered consent script read on a call.
-SCRIPT_TEXT = (
-    "Before we go on, I would like to ask you something. Example Energy GmbH would like to "
-    "contact you by phone about our tariffs, products and special offers. We use your name, "
-    "your phone number and your contract details for this. Your consent is voluntary and is "
-    "not a condition of your contract. You can withdraw it at any time, free of charge, by "
-    "calling us, by e-mail or in your customer account, and withdrawing does not affect "
-    "calls we made before. Your consent lasts two years unless you withdraw it earlier. Our "
-    "privacy notice at example-energy.de/privacy explains your rights. Do you agree that we "
-    "may contact you by phone about offers?"
-)
-
-
-Cell = tuple[str, Channel, LawfulBasis]
+Cell = tuple[str, Channel]
+_NOTICES: dict[tuple[str, Channel, ConsentState], Notice] = {}
 
 
 def _cells(catalogue: Catalogue) -> list[Cell]:
-    return [(p.id, ch, p.lawful_basis) for p in catalogue for ch in p.channels]
+    """The cells a desk asks consent for (admission refuses the others)."""
+    return [
+        (p.id, ch)
+        for p in catalogue
+        if p.lawful_basis == LawfulBasis.CONSENT and Jurisdiction.GDPR in p.jurisdictions
+        for ch in p.channels
+    ]
+
+
+def _notice(catalogue: Catalogue, purpose: str, channel: Channel, state: ConsentState) -> Notice:
+    """The published script as read for this cell (rendered once per cell and kind)."""
+    kind = ConsentState.WITHDRAWN if state == ConsentState.WITHDRAWN else ConsentState.GIVEN
+    key = (purpose, channel, kind)
+    if key not in _NOTICES:
+        script_id = "withdrawal-general" if kind == ConsentState.WITHDRAWN else "consent-general"
+        script = script_by_id(SCRIPTS, script_id, "en")
+        context = script_context(
+            language="en",
+            company="Example Energy GmbH",
+            agent_name="Alex",
+            purposes=[catalogue.get(purpose)],
+            channels=[channel],
+        )
+        _NOTICES[key] = render(script, context).notice()
+    return _NOTICES[key]
 
 
 def _event(
     rng: random.Random,
+    catalogue: Catalogue,
     cells: list[Cell],
     number: str,
     at: datetime,
     corrects: uuid.UUID | None = None,
 ) -> ConsentEvent:
-    purpose, channel, basis = rng.choice(cells)
+    purpose, channel = rng.choice(cells)
     state = rng.choice((ConsentState.GIVEN, ConsentState.REFUSED, ConsentState.WITHDRAWN))
     return ConsentEvent(
         subject=number,
@@ -84,11 +100,11 @@ def _event(
         channel=channel,
         state=state,
         jurisdiction=Jurisdiction.GDPR,
-        lawful_basis=basis,
-        notice=Notice("consent-marketing", "3", "en", "a" * 64, SCRIPT_TEXT),
+        lawful_basis=LawfulBasis.CONSENT,
+        notice=_notice(catalogue, purpose, channel, state),
         agent=f"agent-{rng.randrange(400):03d}",
         call_id=f"call-{rng.getrandbits(48):012x}",
-        valid_until=at + timedelta(days=730) if state == ConsentState.GIVEN else None,
+        valid_until=expected_validity(catalogue.get(purpose), state, at),
         corrects=corrects,
         correction_reason="agent picked the wrong option" if corrects else None,
         at=at,
@@ -107,10 +123,11 @@ def generate(catalogue: Catalogue) -> Iterator[ConsentEvent]:
         if i % every == every - 1:
             heavy_no = i // every
             fix = last_heavy if heavy_no % 50 == 49 else None
-            event = _event(rng, cells, HEAVY, at, corrects=fix)
+            event = _event(rng, catalogue, cells, HEAVY, at, corrects=fix)
             last_heavy = event.event_id
         else:
-            event = _event(rng, cells, f"+49152{rng.randrange(ORDINARY_SUBJECTS):08d}", at)
+            number = f"+49152{rng.randrange(ORDINARY_SUBJECTS):08d}"
+            event = _event(rng, catalogue, cells, number, at)
         yield event
 
 
@@ -125,7 +142,7 @@ def cached_ledger(catalogue: Catalogue) -> Path:
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir()
     started = time.perf_counter()
-    with EmbeddedLedger(building / name, catalogue=catalogue, scripts=()) as led:
+    with EmbeddedLedger(building / name, catalogue=catalogue, scripts=SCRIPTS) as led:
         added = led.import_events(generate(catalogue), batch_size=20_000)
     assert added == EVENTS
     (building / name).rename(final)
@@ -156,7 +173,7 @@ def test_ledger_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     with run_file.open("rb+") as fh:
         os.fsync(fh.fileno())
     try:
-        with EmbeddedLedger(run_file, catalogue=catalogue, scripts=()) as led:
+        with EmbeddedLedger(run_file, catalogue=catalogue, scripts=SCRIPTS) as led:
             results = _measure(led, catalogue)
     finally:
         shutil.rmtree(run_file.parent, ignore_errors=True)
@@ -210,7 +227,7 @@ def _measure(led: EmbeddedLedger, catalogue: Catalogue) -> dict[str, object]:
     captures: list[float] = []
     now = datetime.now(UTC)
     for i in range(OPS):
-        event = _event(rng, cells, f"+49153{i:08d}", now)
+        event = _event(rng, catalogue, cells, f"+49157{i:08d}", now)
         started = time.perf_counter()
         led.capture(event)
         captures.append(time.perf_counter() - started)

@@ -43,7 +43,7 @@ import pytest
 from consentdesk.domain import capture
 from consentdesk.domain.catalogue import load_catalogue
 from consentdesk.domain.codec import GENESIS, link_hash
-from consentdesk.domain.model import Channel, ConsentState, Jurisdiction, to_jsonable
+from consentdesk.domain.model import Channel, ConsentState, Jurisdiction, LawfulBasis, to_jsonable
 from consentdesk.domain.review import Role
 from consentdesk.domain.scripts import ScriptKind, covers, load_scripts, render, script_context
 from consentdesk.server import db
@@ -76,7 +76,7 @@ SCRIPTS = load_scripts()
 CELLS = [
     (p.id, ch)
     for p in CATALOGUE
-    if Jurisdiction.GDPR in p.jurisdictions
+    if Jurisdiction.GDPR in p.jurisdictions and p.lawful_basis == LawfulBasis.CONSENT
     for ch in p.channels
     if any(s.kind == ScriptKind.CONSENT and covers(s, p.id) for s in SCRIPTS)
 ]

@@ -93,6 +93,11 @@ MISTAKES = [
     (consent_args(jurisdiction="lgpd"), "unknown jurisdiction 'lgpd'"),
     (consent_args(lang="english"), "not a two-letter language code"),
     (consent_args(purpose="sale-sharing", channel="online"), "does not apply under gdpr"),
+    # A contract purpose is information, never asked as consent (lawful basis drives it).
+    (
+        consent_args(purpose="service-updates", channel="sms"),
+        "rests on contract, not consent",
+    ),
     (consent_args(agent="  "), "agent is required"),
     (consent_args(agent=None), "required: --agent"),
     (consent_args(script=None, lang=None), "required: --script, --lang"),

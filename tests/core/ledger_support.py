@@ -6,11 +6,12 @@ purposes do.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from consentdesk.domain.admission import expected_validity
 from consentdesk.domain.catalogue import Catalogue
 from consentdesk.domain.model import (
     Channel,
@@ -19,7 +20,6 @@ from consentdesk.domain.model import (
     Jurisdiction,
     LawfulBasis,
     NewRequest,
-    Notice,
     Purpose,
     RequestChange,
     RequestStatus,
@@ -28,6 +28,7 @@ from consentdesk.domain.model import (
     VerificationResult,
 )
 from consentdesk.domain.references import new_reference
+from consentdesk.domain.scripts import Script, parse_script, render
 from consentdesk.stores.ledger import EmbeddedLedger
 
 NUMBER = "+4915112345678"
@@ -64,14 +65,27 @@ CATALOGUE = Catalogue(
     )
 )
 
-_TEXT = "We would like to contact you about our offers. You can withdraw at any time."
-NOTICE = Notice(
-    script_id="consent-marketing",
-    version="1",
-    language="en",
-    sha256=hashlib.sha256(_TEXT.encode()).hexdigest(),
-    text=_TEXT,
+
+def _script(script_id: str, kind: str, text: str) -> Script:
+    front = (
+        f'---\nversion = "1"\nkind = "{kind}"\npurposes = ["*"]\neffective_from = 2024-01-01\n---\n'
+    )
+    return parse_script(front + text, script_id=script_id, language="en")
+
+
+# The tests' own published scripts: admission holds every notice to one of them.
+CONSENT_SCRIPT = _script(
+    "consent-marketing",
+    "consent",
+    "{{company}} would like to contact you about {{purposes}}. You can withdraw at any time.",
 )
+WITHDRAWAL_SCRIPT = _script(
+    "withdrawal-marketing", "withdrawal", "We will no longer contact you about {{purposes}}."
+)
+SCRIPTS = (CONSENT_SCRIPT, WITHDRAWAL_SCRIPT)
+NOTICE = render(CONSENT_SCRIPT, {"company": "Example Energy", "purposes": "offers"}).notice()
+WITHDRAWAL_NOTICE = render(WITHDRAWAL_SCRIPT, {"purposes": "offers"}).notice()
+_FROM_CATALOGUE: Any = object()
 
 
 class Clock:
@@ -88,7 +102,7 @@ class Clock:
 
 
 def make_ledger(path: Path, clock: Clock | None = None) -> EmbeddedLedger:
-    return EmbeddedLedger(path, catalogue=CATALOGUE, scripts=(), clock=clock or Clock())
+    return EmbeddedLedger(path, catalogue=CATALOGUE, scripts=SCRIPTS, clock=clock or Clock())
 
 
 def consent(
@@ -101,8 +115,12 @@ def consent(
     agent: str = "agent-7",
     corrects: uuid.UUID | None = None,
     reason: str | None = None,
-    valid_until: datetime | None = None,
+    valid_until: datetime | None = _FROM_CATALOGUE,
 ) -> ConsentEvent:
+    """A consent event as a desk records it (validity from the catalogue unless given)."""
+    if valid_until is _FROM_CATALOGUE:
+        known = {p.id: p for p in CATALOGUE}
+        valid_until = expected_validity(known[purpose], state, at) if purpose in known else None
     return ConsentEvent(
         subject=number,
         purpose=purpose,
@@ -110,7 +128,7 @@ def consent(
         state=state,
         jurisdiction=Jurisdiction.GDPR,
         lawful_basis=LawfulBasis.CONSENT,
-        notice=NOTICE,
+        notice=WITHDRAWAL_NOTICE if state == ConsentState.WITHDRAWN else NOTICE,
         agent=agent,
         call_id="call-1",
         valid_until=valid_until,

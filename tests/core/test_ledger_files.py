@@ -359,7 +359,7 @@ _CAPTURE_LOOP = textwrap.dedent(
     led = make_ledger(Path(sys.argv[1]))
     i = 0
     while True:
-        event = consent(f"+4915100{i % 50:05d}", agent=f"agent-{i}")
+        event = consent(f"+4915100{i % 50:06d}", agent=f"agent-{i}")
         led.capture(event)
         print(event.event_id, flush=True)
         i += 1
@@ -392,7 +392,7 @@ def test_every_acknowledged_capture_survives_sigkill(data_dir: Path) -> None:
         acknowledged += [line for line in out.split("\n")[:-1] if line]
 
         with make_ledger(path) as led:
-            recorded = {str(e.event_id) for i in range(50) for e in led.history(f"+4915100{i:05d}")}
+            recorded = {str(e.event_id) for i in range(50) for e in led.history(f"+4915100{i:06d}")}
             assert set(acknowledged) <= recorded
             # At most the capture in flight got in without being acknowledged.
             in_flight = recorded - set(acknowledged) - unacknowledged

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +188,70 @@ def test_grid_model_on_the_shipped_catalogue_without_history(
         if model.index(r, c).data(ApplicableRole)
     }
     assert states == {ConsentState.UNKNOWN}
+
+
+# --- lawful basis and CCPA effects in the grid ------------------------------------
+
+
+def test_purposes_not_on_consent_are_information_with_their_basis(
+    qtmodeltester: ModelTester,
+) -> None:
+    from consentdesk.domain.basis import Offer
+    from consentdesk.domain.model import LawfulBasis, Purpose
+    from consentdesk.gui.models import BasisRole
+
+    purposes = (
+        Purpose("billing", "Bills", "d", LawfulBasis.CONTRACT, (Channel.EMAIL,), "service"),
+        Purpose("fraud", "Fraud checks", "d", LawfulBasis.LEGAL_OBLIGATION, (Channel.EMAIL,), "x"),
+        Purpose(
+            "mailing", "Our mailing", "d", LawfulBasis.LEGITIMATE_INTEREST, (Channel.EMAIL,),
+            "marketing",
+        ),
+        Purpose("news", "News", "d", LawfulBasis.CONSENT, (Channel.EMAIL,), "marketing"),
+    )  # fmt: skip
+    model = ConsentGridModel()
+    model.set_status(Catalogue(purposes), ())
+    qtmodeltester.check(model)
+    shown = {
+        p.id: (model.index(row, 0).data(), model.index(row, 0).data(BasisRole).offer)
+        for row, p in enumerate(purposes)
+    }
+    assert shown == {
+        "billing": ("Contract", Offer.NONE),
+        "fraud": ("Legal duty", Offer.NONE),
+        "mailing": ("Legit. interest", Offer.OBJECTION),
+        "news": ("Not asked", Offer.CONSENT),
+    }
+    mailing = model.index(2, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Art. 21(2)" in mailing and "objection" in mailing
+    assert "Art. 6(1)(b)" in model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert model.index(0, 0).data(EventRole) is None
+
+
+def test_an_opted_out_cell_names_the_request(qtmodeltester: ModelTester) -> None:
+    from consentdesk.domain.model import CellStatus, Jurisdiction, RequestType
+
+    catalogue = load_catalogue()
+    request = PrivacyRequest(
+        request_id=uuid.uuid4(),
+        reference="RQ-2345-6789-ABCD",
+        subject=NUMBER,
+        type=RequestType.OPT_OUT_SALE,
+        jurisdiction=Jurisdiction.CCPA,
+        received=date(2025, 3, 3),
+        status=RequestStatus.RECEIVED,
+        due=date(2025, 3, 24),
+        acknowledge_by=None,
+        agent="a",
+        created_at=datetime(2025, 3, 3, 9, tzinfo=UTC),
+        updated_at=datetime(2025, 3, 3, 9, tzinfo=UTC),
+    )
+    cells = [CellStatus("sale-sharing", Channel.ONLINE, ConsentState.OPTED_OUT, request=request)]
+    model = ConsentGridModel()
+    model.set_status(catalogue, cells)
+    qtmodeltester.check(model)
+    index = model.index_for("sale-sharing", Channel.ONLINE)
+    assert index.data(StateRole) == ConsentState.OPTED_OUT
+    assert index.data().startswith("Opted out")
+    tip = index.data(Qt.ItemDataRole.ToolTipRole)
+    assert "RQ-2345-6789-ABCD" in tip and "opt-out-sale-sharing" in tip

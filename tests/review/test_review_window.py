@@ -573,7 +573,7 @@ def test_consentdesk_review_opens_the_window(
     from consentdesk.cli import main
     from consentdesk.stores.ledger import FILE_NAME
 
-    with EmbeddedLedger(data_dir / FILE_NAME, clock=Clock(T0)) as led:
+    with EmbeddedLedger(data_dir / FILE_NAME, clock=Clock(T0 + timedelta(days=2))) as led:
         populate(led)
     seen: list[int] = []
 

@@ -86,6 +86,7 @@ def consent(
     corrects: uuid.UUID | None = None,
     reason: str | None = None,
     now: datetime | None = None,
+    jurisdiction: Jurisdiction = Jurisdiction.GDPR,
 ) -> ConsentEvent:
     kind = ScriptKind.WITHDRAWAL if state == ConsentState.WITHDRAWN else ScriptKind.CONSENT
     return capture.consent_event(
@@ -93,9 +94,9 @@ def consent(
         purpose=purpose,
         channel=channel,
         state=state,
-        rendered=rendered(kind, purpose=purpose, channel=channel),
+        rendered=rendered(kind, purpose=purpose, channel=channel, jurisdiction=jurisdiction),
         agent=agent,
-        jurisdiction=Jurisdiction.GDPR,
+        jurisdiction=jurisdiction,
         call_id=call_id,
         subject=number,
         corrects=corrects,

@@ -187,6 +187,64 @@ def test_latest_event_wins(backend: Backend) -> None:
     assert len(backend.history(NUMBER)) == 3
 
 
+def test_an_older_given_arriving_after_a_newer_withdrawal_leaves_withdrawn(
+    backend: Backend,
+) -> None:
+    """Status is by event time: a desk that was offline syncs a consent captured
+    at 10:00 after another desk recorded the withdrawal at 11:00."""
+    now = utcnow()
+    withdrawn = consent(agent=AGENT, state=ConsentState.WITHDRAWN, now=now - timedelta(hours=1))
+    older = consent(agent=AGENT, now=now - timedelta(hours=2))
+    backend.capture(withdrawn)
+    backend.capture(older)
+    got = backend.status(NUMBER).cell("marketing-offers", Channel.PHONE)
+    assert got.state == ConsentState.WITHDRAWN and got.event == withdrawn
+    assert len(backend.history(NUMBER)) == 2
+
+
+def _ccpa_consent(purpose: str, channel: Channel, **kw: Any) -> ConsentEvent:
+    return consent(
+        agent=AGENT, purpose=purpose, channel=channel, jurisdiction=Jurisdiction.CCPA, **kw
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "purpose", "channel"),
+    [
+        (RequestType.OPT_OUT_SALE, "sale-sharing", Channel.ONLINE),
+        (RequestType.LIMIT_SENSITIVE, "personalised-offers", Channel.EMAIL),
+    ],
+)
+def test_a_ccpa_request_stops_its_purposes_at_once(
+    backend: Backend, kind: RequestType, purpose: str, channel: Channel
+) -> None:
+    now = utcnow()
+    backend.capture(_ccpa_consent(purpose, channel, now=now - timedelta(days=3)))
+    backend.capture(_ccpa_consent("marketing-offers", Channel.EMAIL, now=now - timedelta(days=3)))
+    assert cell(backend, NUMBER, purpose, channel) == ConsentState.GIVEN
+    request = new_request(agent=AGENT, type=kind, jurisdiction=Jurisdiction.CCPA)
+    backend.create_request(request)
+    got = backend.status(NUMBER).cell(purpose, channel)
+    assert got.state == ConsentState.OPTED_OUT  # received, not yet processed: in effect
+    assert got.request is not None and got.request.reference == request.reference
+    # Every channel of the purpose, and nothing else.
+    for c in backend.status(NUMBER).cells:
+        if c.purpose == purpose:
+            assert c.state == ConsentState.OPTED_OUT
+    assert cell(backend, NUMBER, "marketing-offers", Channel.EMAIL) == ConsentState.GIVEN
+    assert cell(backend, OTHER, purpose, channel) == ConsentState.UNKNOWN
+
+
+def test_a_consent_given_after_an_opt_out_opts_back_in(backend: Backend) -> None:
+    request = new_request(
+        agent=AGENT, type=RequestType.OPT_OUT_SALE, jurisdiction=Jurisdiction.CCPA
+    )
+    backend.create_request(request)
+    assert cell(backend, NUMBER, "sale-sharing", Channel.ONLINE) == ConsentState.OPTED_OUT
+    backend.capture(_ccpa_consent("sale-sharing", Channel.ONLINE))
+    assert cell(backend, NUMBER, "sale-sharing", Channel.ONLINE) == ConsentState.GIVEN
+
+
 def test_a_lapsed_consent_is_expired(backend: Backend) -> None:
     old = consent(agent=AGENT, now=utcnow() - timedelta(days=800))
     backend.capture(old)

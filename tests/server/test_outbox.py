@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_records import CATALOGUE, NUMBER, consent, new_request
+from server_records import CATALOGUE, NUMBER, SCRIPTS, consent, new_request
 from server_support import wait_until
 
 from consentdesk.domain.admission import check_consent, check_new_request, check_subject
-from consentdesk.domain.model import DomainError
+from consentdesk.domain.model import DomainError, utcnow
 from consentdesk.stores.outbox import (
     ItemKind,
     ItemState,
@@ -196,8 +196,8 @@ def test_every_acknowledged_capture_survives_a_kill(tmp_path: Path) -> None:
 
 def test_admission_checks() -> None:
     event = consent(agent="alice")
-    check_consent(event, CATALOGUE)
-    check_new_request(new_request(agent="alice"))
+    check_consent(event, CATALOGUE, SCRIPTS, utcnow())
+    check_new_request(new_request(agent="alice"), SCRIPTS, utcnow())
     assert check_subject(NUMBER) == NUMBER
     for bad in ("+999123456789", "+49", "004915112345678"):
         with pytest.raises(DomainError):

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "consentdesk.cli.sidebar_cmds",
     "consentdesk.cli.review_cmds",
     "consentdesk.cli.config_cmds",
+    "consentdesk.cli.outbox_cmds",
 ]
 SERVER_COMMANDS = "consentdesk.cli.server_cmds"
 # Commands that open a window: a broken config shows an error window there, since

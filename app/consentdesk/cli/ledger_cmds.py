@@ -472,16 +472,24 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _grid(catalogue: Catalogue, cells: Sequence[CellStatus]) -> str:
     channels = catalogue.channels()
+    from consentdesk.domain.basis import Offer, basis_info
+
     state = {(c.purpose, c.channel): _cell_text(c) for c in cells}
-    rows = [
-        [p.title, *(state.get((p.id, ch), NOT_APPLICABLE) for ch in channels)] for p in catalogue
-    ]
+    rows = []
+    for p in catalogue:
+        info = basis_info(p)
+        texts = [state.get((p.id, ch), NOT_APPLICABLE) for ch in channels]
+        if info.offer != Offer.CONSENT:  # information with its basis, never asked
+            texts = [info.label if t == ConsentState.UNKNOWN.value else t for t in texts]
+        rows.append([p.title, *texts])
     return _table(["purpose", *channels], rows)
 
 
 def _cell_text(cell: CellStatus) -> str:
     if cell.state == ConsentState.GIVEN and cell.expires is not None:
         return f"given to {cell.expires:%Y-%m-%d}"
+    if cell.state == ConsentState.OPTED_OUT and cell.request is not None:
+        return f"opted out {cell.request.reference}"
     return str(cell.state)
 
 

@@ -311,7 +311,10 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
         else:
             assert number is not None
             receipts = kantara_receipts(
-                source.customer_history(number), source.catalogue(), controller
+                source.customer_history(number),
+                source.catalogue(),
+                controller,
+                requests=source.customer_requests(number),
             )
             with _output(args.output) as out:
                 write_json(receipts, out, schema_name=KANTARA_SCHEMA)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 
 from consentdesk.domain import rules
+from consentdesk.domain.admission import check_consent_basis, expected_validity
 from consentdesk.domain.catalogue import Catalogue
 from consentdesk.domain.model import (
     Channel,
@@ -85,6 +86,7 @@ def consent_event(
     any recorded state or ``void`` and may cite the script of either kind.
     """
     p = catalogue.check(purpose, channel)
+    check_consent_basis(p)
     if jurisdiction not in p.jurisdictions:
         raise DomainError(f"purpose {purpose!r} does not apply under {jurisdiction}")
     reason = _optional(reason)
@@ -105,9 +107,7 @@ def consent_event(
         raise DomainError(f"script {script.id} does not cover purpose {purpose!r}")
     _check_script_jurisdiction(rendered, jurisdiction)
     at = require_utc(now, "capture time") if now is not None else utcnow()
-    valid_until = None
-    if state == ConsentState.GIVEN and p.validity_days is not None:
-        valid_until = at + timedelta(days=p.validity_days)
+    valid_until = expected_validity(p, state, at)
     return ConsentEvent(
         subject=_subject(subject),
         purpose=p.id,

@@ -48,6 +48,13 @@ class Catalogue:
         return p
 
 
+def _flag(raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false")
+    return value
+
+
 def _purpose(raw: Mapping[str, Any]) -> Purpose:
     try:
         validity = raw.get("validity_days")
@@ -62,6 +69,8 @@ def _purpose(raw: Mapping[str, Any]) -> Purpose:
             jurisdictions=tuple(
                 Jurisdiction(j) for j in raw.get("jurisdictions", ["gdpr", "ccpa"])
             ),
+            sale_or_sharing=_flag(raw, "sale_or_sharing"),
+            sensitive=_flag(raw, "sensitive"),
             translations=tuple(
                 (str(lang), str(text["title"]), str(text["description"]))
                 for lang, text in raw.items()

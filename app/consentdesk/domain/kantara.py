@@ -11,7 +11,7 @@ names a lapse date only where the purpose has a validity.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,8 @@ from consentdesk.domain.model import (
     DomainError,
     Jurisdiction,
     LawfulBasis,
+    PrivacyRequest,
+    Purpose,
     require_utc,
     utcnow,
 )
@@ -118,10 +120,8 @@ def kantara_receipt(
         "piiCategory": [KANTARA_PII_CATEGORY[event.channel]],
         "primaryPurpose": False,
         "termination": termination(p.validity_days, event.at, controller),
-        "thirdPartyDisclosure": bool(controller.third_parties),
+        **_disclosure(p, controller),
     }
-    if controller.third_parties:
-        purpose["thirdPartyName"] = ", ".join(controller.third_parties)
     return {
         "version": KANTARA_VERSION,
         "jurisdiction": kantara_jurisdiction(event.jurisdiction, controller),
@@ -151,19 +151,34 @@ def kantara_receipt(
     }
 
 
+def _disclosure(purpose: Purpose, controller: Controller) -> dict[str, Any]:
+    """thirdPartyDisclosure/-Name: a purpose that sells or shares discloses by nature."""
+    if not (controller.third_parties or purpose.sale_or_sharing):
+        return {"thirdPartyDisclosure": False}
+    names = ", ".join(controller.third_parties) or (
+        f"the recipients named in our privacy notice ({controller.policy_url})"
+    )
+    return {"thirdPartyDisclosure": True, "thirdPartyName": names}
+
+
 def kantara_receipts(
     history: Sequence[ConsentEvent],
     catalogue: Catalogue,
     controller: Controller,
     *,
     now: datetime | None = None,
+    requests: Iterable[PrivacyRequest] = (),
 ) -> list[dict[str, Any]]:
-    """One receipt per consent event in force for one customer at *now*."""
+    """One receipt per consent event in force for one customer at *now*.
+
+    In force is what the kernel's status fold says: a consent that a CCPA request
+    among *requests* (the customer's privacy requests) has stopped is not.
+    """
     now = require_utc(now or utcnow(), "receipt time")
     _check_receiptable(controller)
     events = [
         c.event
-        for c in current_status(history, catalogue, now)
+        for c in current_status(history, catalogue, now, requests)
         if c.state == ConsentState.GIVEN and c.event is not None
     ]
     if not events:

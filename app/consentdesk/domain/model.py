@@ -44,8 +44,9 @@ class ConsentState(enum.StrEnum):
     """Recorded states (given, refused, withdrawn, void) and derived ones.
 
     ``void`` is only valid on a correction: the corrected record is void and
-    nothing replaces it. ``expired`` and ``unknown`` are never recorded; they
-    are what the status fold derives from lapsed validity or no history.
+    nothing replaces it. ``expired``, ``unknown`` and ``opted-out`` are never
+    recorded; they are what the status fold derives from lapsed validity, no
+    history, or a CCPA request that stops the use.
     """
 
     GIVEN = "given"
@@ -54,6 +55,8 @@ class ConsentState(enum.StrEnum):
     VOID = "void"
     EXPIRED = "expired"
     UNKNOWN = "unknown"
+    #: A CCPA opt-out of sale/sharing or limit-sensitive request stops this use.
+    OPTED_OUT = "opted-out"
 
 
 RECORDED_STATES = frozenset({ConsentState.GIVEN, ConsentState.REFUSED, ConsentState.WITHDRAWN})
@@ -102,6 +105,10 @@ class DomainError(ValueError):
     """Bad input to the domain: the message is safe to show to a user."""
 
 
+OMIT_IF_NONE = {"omit_if_none": True}
+"""Field metadata: a field added later, left out of the JSON form while None."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -126,6 +133,11 @@ class Purpose:
     jurisdictions: tuple[Jurisdiction, ...] = (Jurisdiction.GDPR, Jurisdiction.CCPA)
     #: (language, title, description) for languages other than the default English.
     translations: tuple[tuple[str, str, str], ...] = ()
+    #: CCPA: using this purpose sells or shares personal information (an
+    #: opt-out of sale/sharing stops it), or uses sensitive personal information
+    #: (a request to limit its use stops it).
+    sale_or_sharing: bool = False
+    sensitive: bool = False
 
     def title_in(self, language: str) -> str:
         return next((t for lang, t, _ in self.translations if lang == language), self.title)
@@ -152,6 +164,11 @@ class Notice:
     language: str
     sha256: str
     text: str
+    #: The placeholder values the text was rendered with, as (name, value) pairs
+    #: sorted by name, so admission can render the script again and compare.
+    #: None on records made before notices carried them (left out of their JSON,
+    #: so those records keep their canonical form and hash).
+    params: tuple[tuple[str, str], ...] | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +249,7 @@ class RequestChange:
     at: datetime = field(default_factory=utcnow)
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
     # How receipt was confirmed to the consumer (CCPA Regs §7021), e.g. "email".
-    confirmation: str | None = field(default=None, metadata={"omit_if_none": True})
+    confirmation: str | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +274,8 @@ class PrivacyRequest:
     extended: bool = False
     verifications: tuple[Verification, ...] = ()
     # When and how receipt was confirmed (CCPA Regs §7021), once it was.
-    confirmed_at: datetime | None = field(default=None, metadata={"omit_if_none": True})
-    confirmed_how: str | None = field(default=None, metadata={"omit_if_none": True})
+    confirmed_at: datetime | None = field(default=None, metadata=OMIT_IF_NONE)
+    confirmed_how: str | None = field(default=None, metadata=OMIT_IF_NONE)
 
     @property
     def is_open(self) -> bool:
@@ -280,6 +297,8 @@ class CellStatus:
     state: ConsentState
     event: ConsentEvent | None = None
     expires: datetime | None = None
+    #: The CCPA request that decides the cell (state ``opted-out``).
+    request: PrivacyRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,9 +329,6 @@ class Receipt:
     pending: bool = False
 
 
-OMIT_IF_NONE = "omit_if_none"
-"""Field metadata: leave the field out of the canonical JSON while it is None."""
-
 # --- canonical JSON form -------------------------------------------------------
 # One encoding for the hash chain, the HTTP API, the outbox and exports.
 
@@ -325,7 +341,7 @@ def to_jsonable(obj: Any) -> Any:
         return {
             f.name: to_jsonable(getattr(obj, f.name))
             for f in dataclasses.fields(obj)
-            if not (f.metadata.get(OMIT_IF_NONE) and getattr(obj, f.name) is None)
+            if not (f.metadata.get("omit_if_none") and getattr(obj, f.name) is None)
         }
     if isinstance(obj, enum.Enum):
         return obj.value
@@ -353,7 +369,18 @@ def notice_from_json(d: Mapping[str, Any]) -> Notice:
         language=str(d["language"]),
         sha256=str(d["sha256"]),
         text=str(d["text"]),
+        params=_params_from_json(d.get("params")),
     )
+
+
+def _params_from_json(raw: Any) -> tuple[tuple[str, str], ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in raw
+    ):
+        raise DomainError("notice params must be a list of [name, value] pairs of text")
+    return tuple((name, value) for name, value in raw)
 
 
 def verification_from_json(d: Mapping[str, Any]) -> Verification:
@@ -488,6 +515,7 @@ def subject_status_from_json(d: Mapping[str, Any]) -> SubjectStatus:
                 state=ConsentState(c["state"]),
                 event=event_from_json(c["event"]) if c.get("event") else None,
                 expires=_field_from_json(datetime.fromisoformat, c.get("expires")),
+                request=privacy_request_from_json(c["request"]) if c.get("request") else None,
             )
             for c in d["cells"]
         )

@@ -89,7 +89,7 @@ from consentdesk.domain.request_queue import (
 from consentdesk.domain.request_queue import (
     statutory_clock as statutory_clock,
 )
-from consentdesk.domain.scripts import Script, placeholders, render
+from consentdesk.domain.scripts import Script, template_pattern
 
 MAX_COMMENT = 2000
 MAX_PAGE = 1000
@@ -413,20 +413,6 @@ class ScriptCheck:
         return self.verdict in (ScriptVerdict.MATCH, ScriptVerdict.NO_SCRIPT)
 
 
-def _template_pattern(script: Script) -> re.Pattern[str]:
-    """A regex the rendered text of *script* must match, whatever the placeholders held.
-
-    Rendering with marker values and escaping the result keeps every literal
-    character of the published wording; only the placeholders become wildcards
-    (rendered values are single lines of plain text).
-    """
-    markers = {name: f"QZX{name.upper()}QZX" for name in placeholders(script)}
-    shape = re.escape(render(script, markers).text)
-    for marker in markers.values():
-        shape = shape.replace(re.escape(marker), r"[^\n]+?")
-    return re.compile(shape)
-
-
 def check_notice(notice: Notice | None, scripts: Iterable[Script]) -> ScriptCheck:
     """Check the text an agent saw against its recorded hash and the script registry."""
     if notice is None:
@@ -452,7 +438,7 @@ def check_notice(notice: Notice | None, scripts: Iterable[Script]) -> ScriptChec
         return ScriptCheck(
             ScriptVerdict.UNKNOWN_SCRIPT, f"Script {label} is not in the script registry."
         )
-    if not _template_pattern(script).fullmatch(notice.text):
+    if not template_pattern(script).fullmatch(notice.text):
         return ScriptCheck(
             ScriptVerdict.TEMPLATE_MISMATCH,
             f"The text does not fit the published wording of {label}.",
@@ -723,6 +709,11 @@ class ReviewSource(Protocol):
 
     def customer_history(self, number: str) -> Sequence[ConsentEvent]:
         """One customer's whole consent history (for a receipt); logged as a read."""
+        ...
+
+    def customer_requests(self, number: str) -> Sequence[PrivacyRequest]:
+        """One customer's privacy requests, closed ones too (a receipt shows what
+        CCPA requests stopped); logged as a read."""
         ...
 
     def agents(self) -> Sequence[str]:

@@ -71,6 +71,9 @@ class RenderedScript:
     script: Script
     text: str
     blocks: tuple[Block, ...]
+    #: The placeholder values filled in, sorted by name (None: not known, as
+    #: for a notice recorded before notices carried them).
+    values: tuple[tuple[str, str], ...] | None = ()
 
     @property
     def sha256(self) -> str:
@@ -83,6 +86,7 @@ class RenderedScript:
             language=self.script.language,
             sha256=self.sha256,
             text=self.text,
+            params=self.values,
         )
 
 
@@ -313,19 +317,41 @@ def render(script: Script, context: Mapping[str, str]) -> RenderedScript:
     add placeholders nor open or close verbatim passages.
     """
     where = f"script {script.id} ({script.language})"
+    used: dict[str, str] = {}
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         raw = context.get(name)
         if raw is None:
             raise DomainError(f"{where} needs a value for {{{{{name}}}}}")
-        return _plain(raw, name, where)
+        used[name] = _plain(raw, name, where)
+        return used[name]
 
     blocks = tuple(
         Block(_PLACEHOLDER.sub(value, b.text), b.verbatim)
         for b in _template_blocks(script.template, where)
     )
-    return RenderedScript(script, "\n\n".join(b.text for b in blocks), blocks)
+    text = "\n\n".join(b.text for b in blocks)
+    return RenderedScript(script, text, blocks, tuple(sorted(used.items())))
+
+
+def rendered_notice(script: Script, notice: Notice) -> RenderedScript:
+    """*notice* as the rendering of *script* it records (e.g. cited by a correction)."""
+    return RenderedScript(script, notice.text, (Block(notice.text, False),), notice.params)
+
+
+def template_pattern(script: Script) -> re.Pattern[str]:
+    """A regex the rendered text of *script* must match, whatever the placeholders held.
+
+    Rendering with marker values and escaping the result keeps every literal
+    character of the published wording; only the placeholders become wildcards
+    (rendered values are single lines of plain text).
+    """
+    markers = {name: f"QZX{name.upper()}QZX" for name in placeholders(script)}
+    shape = re.escape(render(script, markers).text)
+    for marker in markers.values():
+        shape = shape.replace(re.escape(marker), r"[^\n]+?")
+    return re.compile(shape)
 
 
 # --- context helpers -------------------------------------------------------------

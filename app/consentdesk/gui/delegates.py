@@ -6,8 +6,10 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QIcon, QPainter, QPalette
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from consentdesk.domain.basis import Offer
+from consentdesk.domain.model import ConsentState
 from consentdesk.gui import labels, theme
-from consentdesk.gui.models import ApplicableRole, DateTextRole, MethodRole, StateRole
+from consentdesk.gui.models import ApplicableRole, BasisRole, DateTextRole, MethodRole, StateRole
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -66,7 +68,11 @@ class CellDelegate(QStyledItemDelegate):
             painter.restore()
             return
         state = index.data(StateRole)
-        look = theme.STATE_LOOKS[state]
+        info = index.data(BasisRole)
+        if info is not None and info.offer != Offer.CONSENT and state == ConsentState.UNKNOWN:
+            look = theme.Look(info.label, theme.NOTICE.glyph, theme.NOTICE.light, theme.NOTICE.dark)
+        else:
+            look = theme.STATE_LOOKS[state]
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.save()

@@ -67,6 +67,7 @@ from consentdesk.domain.scripts import (
     ScriptKind,
     covers,
     render,
+    rendered_notice,
     script_context,
     select_script,
 )
@@ -1084,7 +1085,7 @@ class CorrectionFlow(FlowPage):
         )
         if script is None:
             raise DomainError(f"script {n.script_id} v{n.version} ({n.language}) is not published")
-        return RenderedScript(script, n.text, (Block(n.text, False),))
+        return rendered_notice(script, n)
 
     def record_correction(self) -> None:
         state = self.chosen_state()

@@ -68,6 +68,7 @@ STATE_VERBS: dict[ConsentState, str] = {
     ConsentState.VOID: "void",
     ConsentState.EXPIRED: "expired",
     ConsentState.UNKNOWN: "not asked",
+    ConsentState.OPTED_OUT: "stopped by the caller's CCPA request",
 }
 
 

@@ -20,6 +20,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QFont
 
 from consentdesk.domain import rules
+from consentdesk.domain.basis import BasisInfo, Offer, basis_info
 from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.model import (
     CellStatus,
@@ -45,6 +46,7 @@ CellRole = _USER + 5
 ApplicableRole = _USER + 6
 MethodRole = _USER + 7
 DateTextRole = _USER + 8
+BasisRole = _USER + 9  # the purpose's BasisInfo (lawful basis, what it offers)
 # Requests roles
 RequestRole = _USER + 10
 ReferenceRole = _USER + 11
@@ -145,6 +147,11 @@ class ConsentGridModel(QAbstractTableModel):
         cell = self._cells.get((purpose.id, channel))
         state = cell.state if cell is not None else ConsentState.UNKNOWN
         event = cell.event if cell is not None else None
+        info = basis_info(purpose)
+        if role == BasisRole:
+            return info
+        if info.offer != Offer.CONSENT and state == ConsentState.UNKNOWN:
+            return self._basis_data(purpose, channel, info, role)
         look = theme.STATE_LOOKS[state]
         if role == StateRole:
             return state
@@ -154,10 +161,17 @@ class ConsentGridModel(QAbstractTableModel):
             return cell
         if role == MethodRole:
             return event.method if event is not None else None
+        when = (
+            event.at
+            if event is not None
+            else cell.request.received
+            if cell and cell.request
+            else None
+        )
         if role == DateTextRole:
-            return labels.short_date(event.at) if event is not None else ""
+            return labels.short_date(when) if when is not None else ""
         if role == Qt.ItemDataRole.DisplayRole:
-            return look.label if event is None else f"{look.label}\n{labels.short_date(event.at)}"
+            return look.label if when is None else f"{look.label}\n{labels.short_date(when)}"
         if role == Qt.ItemDataRole.DecorationRole:
             return look.icon()
         if role == Qt.ItemDataRole.BackgroundRole:
@@ -165,6 +179,24 @@ class ConsentGridModel(QAbstractTableModel):
             return QBrush(look.tint()) if state != ConsentState.UNKNOWN else None
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             return self._describe(purpose, channel, state, event, cell)
+        return None
+
+    @staticmethod
+    def _basis_data(purpose: Purpose, channel: Channel, info: BasisInfo, role: int) -> Any:
+        """A purpose not on consent: information with its basis, never a question."""
+        if role == StateRole:
+            return ConsentState.UNKNOWN
+        if role in (EventRole, CellRole, MethodRole):
+            return None
+        if role in (Qt.ItemDataRole.DisplayRole, DateTextRole):
+            return info.label if role == Qt.ItemDataRole.DisplayRole else ""
+        if role == Qt.ItemDataRole.DecorationRole:
+            return theme.NOTICE.icon()
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            return (
+                f"{purpose.title} by {labels.CHANNELS[channel]}: {info.label} "
+                f"({info.law}). {info.explanation}"
+            )
         return None
 
     def _describe(
@@ -183,6 +215,9 @@ class ConsentGridModel(QAbstractTableModel):
             )
         if cell is not None and cell.expires is not None:
             text += f"; valid until {labels.short_date(cell.expires)}"
+        if cell is not None and cell.request is not None:
+            r = cell.request
+            text += f" ({r.type} request {r.reference}, received {labels.long_date(r.received)})"
         return text
 
     def headerData(

@@ -38,8 +38,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from consentdesk.domain.basis import Offer, basis_info
 from consentdesk.domain.catalogue import Catalogue
-from consentdesk.domain.model import Channel, ConsentEvent, ConsentState, SubjectStatus, utcnow
+from consentdesk.domain.model import (
+    Channel,
+    ConsentEvent,
+    ConsentState,
+    RequestType,
+    SubjectStatus,
+    utcnow,
+)
 from consentdesk.gui import labels, theme
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.delegates import CellDelegate, TwoLineDelegate, scaled_font_for
@@ -761,6 +769,12 @@ class CallerPanel(QWidget):
         from consentdesk.gui.flows import ConsentFlow
 
         cell = self.selected_cell()
+        if cell is not None and self.desk.catalogue is not None:
+            # Lawful basis drives the capture: where the caller has a right to
+            # object instead of a consent to give, the objection is offered.
+            offer = basis_info(self.desk.catalogue.get(cell[0])).offer
+            if offer == Offer.OBJECTION:
+                return self.start_request(request_type=RequestType.OBJECTION)
         purposes = [cell[0]] if cell else []
         channels = [cell[1]] if cell else []
         return self._open(lambda env: ConsentFlow(env, purposes=purposes, channels=channels))
@@ -772,10 +786,10 @@ class CallerPanel(QWidget):
         cells = [cell] if cell and group is None else []
         return self._open(lambda env: WithdrawalFlow(env, cells=cells, group=group))
 
-    def start_request(self) -> FlowPage | None:
+    def start_request(self, *, request_type: RequestType | None = None) -> FlowPage | None:
         from consentdesk.gui.flows import RequestFlow
 
-        return self._open(lambda env: RequestFlow(env))
+        return self._open(lambda env: RequestFlow(env, request_type=request_type))
 
     def start_correction(self) -> FlowPage | None:
         from consentdesk.gui.flows import CorrectionFlow

@@ -71,6 +71,7 @@ STATE_LOOKS: dict[ConsentState, Look] = {
     ConsentState.EXPIRED: Look("Expired", Glyph.CLOCK, "#6b5b00", "#d9c65a"),
     ConsentState.UNKNOWN: Look("Not asked", Glyph.QUESTION, "#5f6368", "#a8adb3"),
     ConsentState.VOID: Look("Void", Glyph.DASH, "#5f6368", "#a8adb3"),
+    ConsentState.OPTED_OUT: Look("Opted out", Glyph.CROSS, "#a04a00", "#f0a35e"),
 }
 
 OVERDUE = Look("Overdue", Glyph.WARNING, "#b3261e", "#f2837b")

@@ -336,7 +336,7 @@ class Store:
         _check_agent(viewer, event.agent)
 
         def plan(conn: Connection) -> Plan[Receipt]:
-            check_consent(event, self.catalogue)
+            check_consent(event, self.catalogue, self.scripts, utcnow())
             if event.corrects is not None:
                 corrected = conn.execute(
                     _CONSENT_SUBJECT, {"event_id": str(event.corrects)}
@@ -372,7 +372,7 @@ class Store:
         _check_agent(viewer, new.agent)
 
         def plan(conn: Connection) -> Plan[PrivacyRequest]:
-            check_new_request(new)
+            check_new_request(new, self.scripts, utcnow())
             clash = conn.execute(
                 _REQUEST_CLASH, {"request_id": str(new.request_id), "reference": new.reference}
             ).first()
@@ -664,7 +664,7 @@ class Store:
         by_id = {e.event_id: d for e, d in zip(events, documents, strict=True)}
         subject = Subject(number, *profile) if profile is not None else Subject(number)
         now = utcnow()
-        cells = current_status(events, self.catalogue, now)
+        cells = current_status(events, self.catalogue, now, reqs)
         recent = [r for r in reqs if r.is_open or now - r.updated_at <= RECENT_CLOSED]
         return {
             "subject": to_jsonable(subject),
@@ -675,6 +675,7 @@ class Store:
                     "state": c.state.value,
                     "event": by_id[c.event.event_id] if c.event is not None else None,
                     "expires": as_utc(c.expires).isoformat() if c.expires else None,
+                    "request": to_jsonable(c.request) if c.request else None,
                 }
                 for c in cells
             ],

@@ -12,6 +12,7 @@ optional CA bundle); plain http only to this computer.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -213,6 +214,7 @@ class HttpBackend:
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
         self._requests: dict[str, tuple[NewRequest, list[RequestChange]]] = {}
         self._catalogue: Catalogue | None = None
+        self._scripts: tuple[Script, ...] | None = None
         self._identity: Viewer | None = _identity_from(outbox.meta(_META_IDENTITY))
         self._batching = True
 
@@ -280,6 +282,10 @@ class HttpBackend:
         with self._lock:
             self._catalogue = catalogue
         self.outbox.set_meta(_META_CATALOGUE, json.dumps(data))
+        if self._known_scripts() is None:
+            # Remembered with the catalogue: captures offline check notices against them.
+            with contextlib.suppress(Unavailable):
+                self.scripts()
         return catalogue
 
     def _cached_catalogue(self) -> Catalogue | None:
@@ -299,6 +305,20 @@ class HttpBackend:
         except Unavailable:
             return None
 
+    def _known_scripts(self) -> Sequence[Script] | None:
+        """The scripts for local checks, as last fetched (no network: a capture
+        offline must not wait for it); None if never fetched."""
+        with self._lock:
+            if self._scripts is not None:
+                return self._scripts
+        raw = self.outbox.meta(_META_SCRIPTS)
+        if raw is None:
+            return None
+        scripts = tuple(from_jsonable(Script, s) for s in json.loads(raw))
+        with self._lock:
+            self._scripts = scripts
+        return scripts
+
     def scripts(self) -> Sequence[Script]:
         try:
             data = self._json("GET", "/v1/scripts")
@@ -308,7 +328,10 @@ class HttpBackend:
             if raw is None:
                 raise
             data = json.loads(raw)
-        return tuple(from_jsonable(Script, s) for s in data)
+        scripts = tuple(from_jsonable(Script, s) for s in data)
+        with self._lock:
+            self._scripts = scripts
+        return scripts
 
     # --- subjects ---------------------------------------------------------------
 
@@ -372,7 +395,8 @@ class HttpBackend:
             if isinstance(r, Subject):
                 subject = r
         cells = server.cells
-        if events:
+        local = [self._local_request(r) for r in records if isinstance(r, NewRequest)]
+        if events or local:
             if any(e.corrects is not None for e in events):
                 base = list(self.history(number))  # corrections need the whole history
             else:
@@ -382,7 +406,11 @@ class HttpBackend:
             catalogue = self._cached_catalogue()
             if catalogue is None:
                 catalogue = self.catalogue()
-            cells = current_status(merged, catalogue, utcnow())
+            # Requests that decide cells now, older ones included (the status
+            # lists closed requests only for 30 days), and the desk's own.
+            ccpa = {c.request.request_id: c.request for c in server.cells if c.request is not None}
+            ccpa.update({r.request_id: r for r in (*server.requests, *local)})
+            cells = current_status(merged, catalogue, utcnow(), ccpa.values())
         requests = {r.request_id: r for r in server.requests}
         for r in records:
             if isinstance(r, NewRequest) and r.request_id not in requests:
@@ -401,10 +429,10 @@ class HttpBackend:
 
     def capture(self, event: ConsentEvent) -> Receipt:
         self._check_identity(event.agent)
-        catalogue = self._known_catalogue()
-        if catalogue is not None:
-            check_consent(event, catalogue)
-        else:
+        catalogue, scripts = self._known_catalogue(), self._known_scripts()
+        if catalogue is not None and scripts is not None:
+            check_consent(event, catalogue, scripts, utcnow())
+        else:  # never seen the server: it admits the record when it syncs
             check_subject(event.subject)
         if event.corrects is not None:
             self._check_correction(event)
@@ -434,7 +462,8 @@ class HttpBackend:
 
     def create_request(self, request: NewRequest) -> PrivacyRequest:
         self._check_identity(request.agent)
-        check_new_request(request)
+        # Scripts never seen here: the server checks the notice when it syncs.
+        check_new_request(request, self._known_scripts(), utcnow())
         self._check_reference_free(request)
         self.outbox.add(
             ItemKind.REQUEST,

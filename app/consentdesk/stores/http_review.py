@@ -315,6 +315,10 @@ class HttpReviewSource(HttpIncidents):
         found = self._api.call("GET", f"/v1/subjects/{quote(number)}/history")
         return tuple(event_from_json(e) for e in found)
 
+    def customer_requests(self, number: str) -> Sequence[PrivacyRequest]:
+        found = self._api.call("GET", "/v1/requests", params=[("number", number)])
+        return tuple(privacy_request_from_json(r) for r in found)
+
     def _people(self) -> Any:
         return self._api.call("GET", "/v1/review/people")
 

@@ -26,8 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from consentdesk.domain import rules
-from consentdesk.domain.admission import check_number
+from consentdesk.domain.admission import check_consent, check_new_request, check_number
 from consentdesk.domain.backend import (
     BackendError,
     IntegrityError,
@@ -69,6 +68,7 @@ from consentdesk.domain.review import FlagNote, ReadAccess
 from consentdesk.domain.review_records import RECORD_KINDS, RecordKind, kind_of
 from consentdesk.domain.scripts import Script, load_scripts
 from consentdesk.domain.status import current_status
+from consentdesk.stores.cells import DECISION_ORDER, decides_over_held
 
 log = logging.getLogger("consentdesk.ledger")
 
@@ -199,6 +199,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"CREATE INDEX IF NOT EXISTS review_call ON entries ({CALL_X})",
         # Searching by the last digits of a number: the last three pick the range.
         f"CREATE INDEX IF NOT EXISTS review_tail ON entries ({TAIL_X}, subject)",
+    ),
+    # Status by event time (kernel): re-decide every cell by the latest event
+    # time, withdrawal/refusal over given at equal time, then event id.
+    (
+        "DELETE FROM consent_cells",
+        """INSERT INTO consent_cells (subject, purpose, channel, seq)
+        SELECT subject, purpose, channel, seq FROM (
+            SELECT c.subject, c.purpose, c.channel, c.seq, row_number() OVER (
+                PARTITION BY c.subject, c.purpose, c.channel
+                ORDER BY e.at DESC,
+                    CASE c.state WHEN 'given' THEN 0 WHEN 'refused' THEN 1
+                        WHEN 'withdrawn' THEN 2 ELSE -1 END DESC,
+                    c.event_id DESC
+            ) AS pick
+            FROM consent_index c JOIN entries e ON e.seq = c.seq
+            WHERE c.state <> 'void'
+              AND c.event_id NOT IN (SELECT corrects FROM consent_index WHERE corrects IS NOT NULL)
+        ) WHERE pick = 1""",
     ),
 )
 
@@ -345,26 +363,32 @@ def _consent_projection(event: ConsentEvent) -> tuple[str, str, str, str, str | 
     )
 
 
-# Which event decides a cell follows status.effective_events plus "latest
-# wins": corrected events and void corrections drop out, then the last event of
-# the cell counts. Only the deciding events reach current_status, which then
-# gives the same grid as the full history would (a property test holds the two
-# together). Event ids are unique, so "corrected" can be taken ledger-wide.
-_CELL_DECIDER = """
-    SELECT max(seq) FROM consent_index
-    WHERE subject = :subject AND purpose = :purpose AND channel = :channel
-      AND state <> :void
-      AND event_id NOT IN (
+# Which event decides a cell follows status.deciding_events: corrected events
+# and void corrections drop out, then the greatest status.decision_key (latest
+# event time, then withdrawal > refusal > given, then event id) wins. Only the
+# deciding events reach current_status, which then gives the same grid as the
+# full history would (a property test holds the two together). Event ids are
+# unique, so "corrected" can be taken ledger-wide.
+_CELL_DECIDER = f"""
+    SELECT c.seq FROM consent_index c JOIN entries e ON e.seq = c.seq
+    WHERE c.subject = :subject AND c.purpose = :purpose AND c.channel = :channel
+      AND c.state <> :void
+      AND c.event_id NOT IN (
           SELECT corrects FROM consent_index WHERE subject = :subject AND corrects IS NOT NULL
       )
-"""
-_CELL_MISMATCHES = """
-    WITH expected AS (
-        SELECT subject, purpose, channel, max(seq) AS seq FROM consent_index
-        WHERE state <> :void
-          AND event_id NOT IN (SELECT corrects FROM consent_index WHERE corrects IS NOT NULL)
-        GROUP BY subject, purpose, channel
+    ORDER BY {DECISION_ORDER} LIMIT 1
+"""  # noqa: S608 (DECISION_ORDER is a constant)
+_CELL_MISMATCHES = f"""
+    WITH ranked AS (
+        SELECT c.subject, c.purpose, c.channel, c.seq,
+               row_number() OVER (
+                   PARTITION BY c.subject, c.purpose, c.channel ORDER BY {DECISION_ORDER}
+               ) AS pick
+        FROM consent_index c JOIN entries e ON e.seq = c.seq
+        WHERE c.state <> :void
+          AND c.event_id NOT IN (SELECT corrects FROM consent_index WHERE corrects IS NOT NULL)
     ),
+    expected AS (SELECT subject, purpose, channel, seq FROM ranked WHERE pick = 1),
     stored AS (SELECT subject, purpose, channel, seq FROM consent_cells),
     mismatch AS (
         SELECT * FROM (SELECT * FROM stored EXCEPT SELECT * FROM expected)
@@ -372,7 +396,7 @@ _CELL_MISMATCHES = """
         SELECT * FROM (SELECT * FROM expected EXCEPT SELECT * FROM stored)
     )
     SELECT count(*) FROM mismatch
-"""
+"""  # noqa: S608
 _SET_CELL = """
     INSERT INTO consent_cells (subject, purpose, channel, seq)
     VALUES (:subject, :purpose, :channel, :seq)
@@ -810,8 +834,7 @@ class EmbeddedLedger:
     # -- consent
 
     def _check_event(self, conn: sqlite3.Connection, event: ConsentEvent) -> None:
-        check_number(event.subject)
-        self.catalogue().check(event.purpose, event.channel)
+        check_consent(event, self.catalogue(), self.scripts(), self._clock())
         if event.corrects is not None:
             row = conn.execute(
                 "SELECT kind, subject FROM entries WHERE event_id = ?", (str(event.corrects),)
@@ -837,8 +860,9 @@ class EmbeddedLedger:
         )
         cell = {"subject": event.subject, "purpose": event.purpose, "channel": event.channel.value}
         if event.corrects is None:
-            # The newest event of its cell, and nothing can have corrected it yet.
-            conn.execute(_SET_CELL, {**cell, "seq": receipt.seq})
+            # Nothing can have corrected it yet: it takes its cell if it is later.
+            if decides_over_held(conn, event):
+                conn.execute(_SET_CELL, {**cell, "seq": receipt.seq})
             return receipt
         corrected_cell = conn.execute(
             "SELECT c.purpose, c.channel FROM entries e JOIN consent_index c"
@@ -854,15 +878,15 @@ class EmbeddedLedger:
     @staticmethod
     def _refresh_cell(conn: sqlite3.Connection, cell: dict[str, str]) -> None:
         params = {**cell, "void": ConsentState.VOID.value}
-        seq = conn.execute(_CELL_DECIDER, params).fetchone()[0]
-        if seq is None:
+        row = conn.execute(_CELL_DECIDER, params).fetchone()
+        if row is None:
             conn.execute(
                 "DELETE FROM consent_cells"
                 " WHERE subject = :subject AND purpose = :purpose AND channel = :channel",
                 cell,
             )
         else:
-            conn.execute(_SET_CELL, {**cell, "seq": seq})
+            conn.execute(_SET_CELL, {**cell, "seq": row[0]})
 
     def capture(self, event: ConsentEvent) -> Receipt:
         with self._write() as conn:
@@ -920,7 +944,7 @@ class EmbeddedLedger:
         recent = [r for r in requests if r.is_open or now - r.updated_at <= RECENT_CLOSED]
         return SubjectStatus(
             subject=subject,
-            cells=current_status(events, self.catalogue(), now),
+            cells=current_status(events, self.catalogue(), now, requests),
             requests=tuple(sorted(recent, key=_due_order)),
         )
 
@@ -976,12 +1000,7 @@ class EmbeddedLedger:
         with self._write() as conn:
             if self._existing(conn, request.event_id, KIND_REQUEST, body) is not None:
                 return self._one_request(conn, request.request_id)
-            check_number(request.subject)
-            if not request.agent.strip():
-                raise DomainError("agent is required")
-            if normalize_reference(request.reference) != request.reference:
-                raise DomainError(f"reference {request.reference} is not in its canonical form")
-            rules.check_offered(request.jurisdiction, request.type)
+            check_new_request(request, self.scripts(), self._clock())
             if self._request_rows(conn, str(request.request_id)):
                 raise DomainError(f"privacy request {request.request_id} is already recorded")
             taken = conn.execute(

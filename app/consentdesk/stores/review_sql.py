@@ -622,6 +622,12 @@ class SqlReviewSource:
         self._log(ReadAccess(self._viewer.name, number, ReadKind.EXPORT, detail="history"))
         return tuple(history)
 
+    def customer_requests(self, number: str) -> Sequence[PrivacyRequest]:
+        check_number(number)
+        found = self._ledger.requests(number=number)
+        self._log(ReadAccess(self._viewer.name, number, ReadKind.EXPORT, detail="requests"))
+        return tuple(found)
+
     def agents(self) -> Sequence[str]:
         if self._viewer.role == Role.LEAD and self._viewer.team is not None:
             return self._team_agents(self._viewer.team)
