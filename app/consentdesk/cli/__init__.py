@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "consentdesk.cli.server_cmds",
     "consentdesk.cli.sidebar_cmds",
     "consentdesk.cli.review_cmds",
+    "consentdesk.cli.log_cmds",
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -130,7 +131,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Walk the whole hash chain. Prints OK with the number of events, or the "
         "first broken link and exits with status 1.",
     )
+    from consentdesk.cli.log_cmds import add_key_option, cmd_ledger_key
+
+    add_key_option(verify)
     verify.set_defaults(handler=cmd_verify)
+    key = ledger_sub.add_parser(
+        "key",
+        help="print the ledger's public key, to publish for checking receipts",
+        description="Print the public key (C2SP note verifier key) the ledger signs its "
+        "checkpoints with. Publish it; receipts and 'ledger verify --key' check against it.",
+    )
+    key.set_defaults(handler=cmd_ledger_key)
 
 
 def _number(parser: argparse.ArgumentParser) -> None:
@@ -368,10 +379,22 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
     path = ctx.data_dir / FILE_NAME
     if not path.exists():
         raise UsageError(f"no ledger at {path}; check --data-dir")
+    from consentdesk.cli.log_cmds import audit_ledger, describe, parse_key
+
+    key = parse_key(args.key)
     with _ledger(ctx) as ledger:
         result = ledger.verify()
+        tree, signed = audit_ledger(ledger, key)
+    if not tree.ok:
+        print(f"BROKEN: {describe(tree)} ({tree.size} entries in the file)")
+        return 1
     if result.ok:
         print(f"OK: {result.count} events verified")
+        if not signed:
+            print(
+                "note: the tree matches, but no signing key is at hand: signatures not checked",
+                file=sys.stderr,
+            )
         return 0
     if result.first_bad_seq is None:
         print(f"BROKEN: {result.reason} ({result.count} entries verified)")

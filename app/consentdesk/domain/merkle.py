@@ -219,7 +219,7 @@ def verify_inclusion(
 def verify_consistency(
     old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
-    """Raise :class:`ProofError` unless the tree (*old*, *old_root*) is a prefix of (*new*, *new_root*)."""
+    """Raise :class:`ProofError` unless tree (*old*, *old_root*) is a prefix of the new one."""
     if not 0 <= old <= new:
         raise ProofError(f"a tree of {new} entries cannot extend one of {old}")
     if any(len(p) != HASH_SIZE for p in proof):

@@ -29,7 +29,7 @@ def leaf_data(seq: int, kind: str, recorded_at: str, body: str) -> bytes:
     return (
         f'{{"body":{body},"kind":{dumps(kind, ensure_ascii=False)},'
         f'"recorded_at":{dumps(recorded_at, ensure_ascii=False)},"seq":{int(seq)}}}'
-    ).encode("utf-8")
+    ).encode()
 
 
 def entry_leaf(seq: int, kind: str, recorded_at: str, body: str) -> bytes:

@@ -184,6 +184,7 @@ class DeskLog:
                 signed = conn.execute("SELECT count(*) FROM log_checkpoints").fetchone()[0]
                 if signed:
                     log.warning("the ledger's signing key is not in this keyring; not signing")
+                    self._signer_loaded = True
                     return None
                 signer = Signer.generate(origin)
                 ledger_keys.set_key(origin, signer.text())
@@ -194,7 +195,7 @@ class DeskLog:
             else:
                 signer = Signer.parse(stored)
         except KeyringUnavailable as exc:
-            log.warning("no keyring for the ledger's signing key (%s); not signing", exc)
+            log.info("no keyring for the ledger's signing key (%s); not signing", exc)
             return None
         self._signer = signer
         return signer
@@ -206,8 +207,19 @@ class DeskLog:
         origin = _meta(conn, "origin") if _has_log(conn) else None
         if origin is None:
             return None
-        stored = ledger_keys.get_key(origin)
+        try:
+            stored = ledger_keys.get_key(origin)
+        except KeyringUnavailable:
+            return None
         return None if stored is None else Signer.parse(stored).verifier()
+
+    def signer_for_receipts(self, conn: sqlite3.Connection) -> Signer | None:
+        origin = _meta(conn, "origin")
+        try:
+            stored = None if origin is None else ledger_keys.get_key(origin)
+        except KeyringUnavailable:
+            return None
+        return None if stored is None else Signer.parse(stored)
 
     def checkpoints(self, conn: sqlite3.Connection, verifier: Verifier) -> Iterator[SignedNote]:
         origin = _meta(conn, "origin") or ""
@@ -267,7 +279,10 @@ def audit_file(
                 f"{anchor.holder} holds a checkpoint of another ledger "
                 f"({anchor.checkpoint.origin}) for this file: the file was replaced"
             )
-    if key is None and origin is not None:
+    signed_count = (
+        conn.execute("SELECT count(*) FROM log_checkpoints").fetchone()[0] if origin else 0
+    )
+    if key is None and signed_count:
         problems.append("the ledger's signing key is not in this keyring; pass --key to check")
     if key is not None and origin is not None:
         for note in desk_log.checkpoints(conn, key):
