@@ -82,7 +82,7 @@ class Verifier:
 
     @classmethod
     def parse(cls, text: str) -> Verifier:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # base64 may hold '+', names and hashes do not
         if len(parts) != 3:
             raise CheckpointError("a public key reads <name>+<hash>+<base64 key>")
         name, hash_hex, body = parts
@@ -118,7 +118,7 @@ class Signer:
 
     @classmethod
     def parse(cls, text: str) -> Signer:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise CheckpointError("a private key reads PRIVATE+KEY+<name>+<hash>+<base64 key>")
         raw = _unb64(parts[4], "the private key")

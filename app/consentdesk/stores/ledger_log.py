@@ -169,6 +169,13 @@ class DeskLog:
         if note is None:
             return
         try:
+            held = ledger_keys.get_checkpoint(self._path)
+            if held is not None:
+                old, new = SignedNote.parse(held).checkpoint(), SignedNote.parse(note).checkpoint()
+                if old.origin != new.origin or old.size >= new.size:
+                    # Never move the anchor back or to another ledger: verify reports it.
+                    log.warning("the keyring holds a checkpoint this ledger does not extend")
+                    return
             ledger_keys.set_checkpoint(self._path, note)
         except KeyringUnavailable as exc:
             log.warning("the ledger's checkpoint could not be kept in the keyring: %s", exc)
