@@ -170,10 +170,11 @@ def render_html(document: Mapping[str, Any]) -> str:
 <th>event</th></tr>{"".join(rows)}</table>
 <h2>How to check this receipt</h2>
 <p>These records are entries of the append-only ledger
-<code>{html.escape(evidence["ledger"])}</code>, proven by RFC 9162 inclusion proofs in this signed checkpoint:</p>
+<code>{html.escape(evidence["ledger"])}</code>, proven by RFC 9162 inclusion proofs
+in this signed checkpoint:</p>
 <pre>{html.escape(evidence["checkpoint"])}</pre>
-<p>Run <code>consentdesk receipt verify THIS-FILE --key PUBLIC-KEY</code> with the ledger's
-published public key. The key this receipt names is
+<p>Run <code>consentdesk receipt verify THIS-FILE --key PUBLIC-KEY</code>
+with the ledger's published public key. The key this receipt names is
 <code>{html.escape(evidence["public_key"])}</code>; compare it with the published one.</p>
 <script type="application/json" id="consent-receipt">{embedded}</script>
 </body></html>

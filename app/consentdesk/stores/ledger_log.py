@@ -103,6 +103,7 @@ class DeskLog:
         self._signer_loaded = False
         self._pending: str | None = None
         self._added = False
+        self._enabled: bool | None = None  # None: not looked yet
 
     # -- writing (inside the ledger's write transaction)
 
@@ -136,6 +137,10 @@ class DeskLog:
     def add(
         self, conn: sqlite3.Connection, seq: int, kind: str, recorded_at: str, body: str
     ) -> None:
+        if self._enabled is None:
+            self._enabled = _has_log(conn)  # a file of an older schema has no log
+        if not self._enabled:
+            return
         self._start(conn, seq)
         if self._range is None or self._range.size != seq - 1:
             self._range = merkle.CompactRange.from_nodes(seq - 1, _node_reader(conn))
