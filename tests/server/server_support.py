@@ -87,7 +87,16 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-TABLES = ("tokens", "users", "read_log", "subjects", "requests", "entries")
+TABLES = (
+    "tokens",
+    "users",
+    "read_log",
+    "subjects",
+    "requests",
+    "entries",
+    "log_nodes",
+    "log_checkpoints",
+)
 
 
 def wipe(engine: Engine) -> None:

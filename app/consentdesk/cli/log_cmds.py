@@ -170,3 +170,27 @@ def cmd_receipt_verify(args: argparse.Namespace, ctx: Context) -> int:
         f"{verified.size} entries, unchanged"
     )
     return 0
+
+
+def server_audit(engine: Any, key_text: str | None, checkpoint_file: str | None) -> AuditResult:
+    """The team database's tree audit (``db verify``)."""
+    from consentdesk.domain.checkpoint import CheckpointError, SignedNote
+    from consentdesk.domain.tlog import Anchor
+    from consentdesk.server import log_store
+
+    key = parse_key(key_text)
+    if key is None:
+        signer = log_store.load_signer()
+        key = signer.verifier() if signer is not None else None
+    anchors = []
+    if checkpoint_file is not None:
+        try:
+            note = SignedNote.parse(Path(checkpoint_file).read_text(encoding="utf-8"))
+            if key is not None:
+                from consentdesk.domain.checkpoint import verify_note
+
+                verify_note(note, key)
+        except (OSError, CheckpointError) as exc:
+            raise UsageError(f"--checkpoint: {exc}") from None
+        anchors.append(Anchor(note.checkpoint(), f"the checkpoint in {checkpoint_file}"))
+    return log_store.audit(engine, key, anchors)

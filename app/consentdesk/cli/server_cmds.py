@@ -48,7 +48,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     upgrade.set_defaults(handler=cmd_db_upgrade)
     verify = db_sub.add_parser("verify", help="check the ledger's hash chain end to end")
     _database_option(verify)
+    from consentdesk.cli.log_cmds import add_key_option
+
+    add_key_option(verify)
+    verify.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="a checkpoint of this ledger held elsewhere (e.g. fetched from /v1/log/checkpoint)",
+    )
     verify.set_defaults(handler=cmd_db_verify)
+    log_key = db_sub.add_parser(
+        "log-key", help="make a signing key for the server's log (prints private and public key)"
+    )
+    log_key.add_argument("--origin", required=True, help="the log's name, e.g. ledger.example.com")
+    log_key.set_defaults(handler=cmd_db_log_key)
 
     user = sub.add_parser("user", help="team server users: add, disable, enable, list")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
@@ -226,7 +239,15 @@ def cmd_db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_db_verify(args: argparse.Namespace, ctx: Context) -> int:
     def body() -> int:
-        report = _store(args).verify()
+        from consentdesk.cli.log_cmds import server_audit
+
+        store = _store(args)
+        report = store.verify()
+        tree = server_audit(store.engine, args.key, args.checkpoint)
+        if not tree.ok:
+            problems = "; ".join(tree.problems)
+            print(f"BROKEN: {problems} ({tree.size} entries in the database)", file=sys.stderr)
+            return 1
         if report.ok:
             print(f"OK {report.checked} entries")
             return 0
@@ -284,3 +305,17 @@ def cmd_token_create(args: argparse.Namespace, ctx: Context) -> int:
         return 0
 
     return _run(body)
+
+
+def cmd_db_log_key(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.domain.checkpoint import CheckpointError, Signer
+
+    try:
+        signer = Signer.generate(args.origin)
+    except CheckpointError as exc:
+        raise UsageError(f"--origin: {exc}") from None
+    print(
+        f"private (set CONSENTDESK_LOG_KEY, or put it in CONSENTDESK_LOG_KEY_FILE): {signer.text()}"
+    )
+    print(f"public (publish it): {signer.verifier().text()}")
+    return 0

@@ -1,0 +1,137 @@
+"""The team ledger's verifiable log: tree nodes and signed checkpoints in the database.
+
+After each append batch (inside its transaction) the new entries become
+leaves of the RFC 9162 tree and, when the server has a log key, a checkpoint
+of the new size is signed. The key is the admin's: ``CONSENTDESK_LOG_KEY``
+(the ``PRIVATE+KEY+...`` text) or ``CONSENTDESK_LOG_KEY_FILE`` (a file with
+it); ``consentdesk db log-key --origin NAME`` makes one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, text
+
+from consentdesk.domain import merkle, tlog
+from consentdesk.domain.backend import BackendError
+from consentdesk.domain.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    SignedNote,
+    Signer,
+    Verifier,
+    sign_checkpoint,
+    verify_note,
+)
+
+KEY_ENV = "CONSENTDESK_LOG_KEY"
+KEY_FILE_ENV = "CONSENTDESK_LOG_KEY_FILE"
+
+
+def load_signer() -> Signer | None:
+    """The server's log key from the environment, or None when the admin set none."""
+    value = os.environ.get(KEY_ENV, "").strip()
+    path = os.environ.get(KEY_FILE_ENV, "").strip()
+    if not value and path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise BackendError(f"cannot read the log key file {path}: {exc.strerror}") from None
+    if not value:
+        return None
+    try:
+        return Signer.parse(value)
+    except CheckpointError as exc:
+        raise BackendError(f"the log key is not usable: {exc}") from None
+
+
+def _reader(conn: Connection) -> merkle.NodeLookup:
+    query = text("SELECT hash FROM log_nodes WHERE level = :l AND idx = :i")
+
+    def node(level: int, index: int) -> bytes:
+        row = conn.execute(query, {"l": level, "i": index}).first()
+        if row is None:
+            raise merkle.ProofError(f"the ledger's tree lacks node ({level}, {index})")
+        return bytes(row[0])
+
+    return node
+
+
+def _leaf(seq: int, kind: str, recorded_at: object, body: str) -> bytes:
+    from consentdesk.server.store import as_utc
+
+    return tlog.entry_leaf(seq, kind, as_utc(recorded_at).isoformat(), body)  # type: ignore[arg-type]
+
+
+def tree_size(conn: Connection) -> int:
+    row = conn.execute(text("SELECT max(idx) FROM log_nodes WHERE level = 0")).first()
+    return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+
+def extend(conn: Connection, signer: Signer | None) -> None:
+    """Add the entries appended since the tree's size; sign the new head (in the transaction)."""
+    size = tree_size(conn)
+    rows = conn.execute(
+        text("SELECT seq, kind, recorded_at, body FROM entries WHERE seq > :s ORDER BY seq"),
+        {"s": size},
+    ).all()
+    if not rows:
+        return
+    compact = merkle.CompactRange.from_nodes(size, _reader(conn))
+    nodes = []
+    for seq, kind, recorded_at, body in rows:
+        nodes += compact.append(_leaf(seq, kind, recorded_at, body))
+    conn.execute(
+        text("INSERT INTO log_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
+        [{"l": lv, "i": i, "h": h} for lv, i, h in nodes],
+    )
+    if signer is not None:
+        note = sign_checkpoint(Checkpoint(signer.name, compact.size, compact.root()), signer)
+        conn.execute(
+            text("INSERT INTO log_checkpoints (size, root, note) VALUES (:s, :r, :n)"),
+            {"s": compact.size, "r": compact.root(), "n": note.render()},
+        )
+
+
+def newest(conn: Connection) -> SignedNote | None:
+    row = conn.execute(text("SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1")).first()
+    return None if row is None else SignedNote.parse(row[0])
+
+
+def audit(engine: Engine, key: Verifier | None, anchors: list[tlog.Anchor]) -> tlog.AuditResult:
+    """Recompute the tree from the entries and hold it against every signed checkpoint."""
+    problems: list[str] = []
+    signed: dict[int, bytes] = {}
+    with engine.connect() as conn:
+        notes = [r[0] for r in conn.execute(text("SELECT note FROM log_checkpoints ORDER BY size"))]
+        if key is None and notes:
+            problems.append("no log key to check the checkpoints with; pass --key")
+        for raw in notes if key is not None else []:
+            note = SignedNote.parse(raw)
+            try:
+                cp = verify_note(note, key)
+            except CheckpointError:
+                problems.append(
+                    f"the checkpoint of {note.checkpoint().size} entries in the database is forged"
+                )
+                continue
+            signed[cp.size] = cp.root
+        entries = conn.execution_options(yield_per=5000).execute(
+            text("SELECT seq, kind, recorded_at, body FROM entries ORDER BY seq")
+        )
+        leaves = (_leaf(*r) for r in entries)
+
+        def stored() -> Iterator[tuple[int, int, bytes]]:
+            nodes = conn.execution_options(yield_per=5000).execute(
+                text("SELECT level, idx, hash FROM log_nodes ORDER BY level, idx")
+            )
+            for lv, i, h in nodes:
+                yield int(lv), int(i), bytes(h)
+
+        result = tlog.audit(leaves, signed, anchors, stored())
+    for problem in problems:
+        result.fail(problem)
+    return result
