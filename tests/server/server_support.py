@@ -96,6 +96,7 @@ TABLES = (
     "entries",
     "log_nodes",
     "log_checkpoints",
+    "log_witnessed",
 )
 
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, select, text
 
 from consentdesk.domain import merkle, tlog
 from consentdesk.domain.backend import BackendError
@@ -26,8 +26,13 @@ from consentdesk.domain.checkpoint import (
     sign_checkpoint,
     verify_note,
 )
+from consentdesk.server.db import entries as entries_table
 
 KEY_ENV = "CONSENTDESK_LOG_KEY"
+# Through the table, so recorded_at comes back as a datetime on every database.
+_ENTRY_LEAVES = select(
+    entries_table.c.seq, entries_table.c.kind, entries_table.c.recorded_at, entries_table.c.body
+).order_by(entries_table.c.seq)
 KEY_FILE_ENV = "CONSENTDESK_LOG_KEY_FILE"
 
 
@@ -48,7 +53,7 @@ def load_signer() -> Signer | None:
         raise BackendError(f"the log key is not usable: {exc}") from None
 
 
-def _reader(conn: Connection) -> merkle.NodeLookup:
+def reader(conn: Connection) -> merkle.NodeLookup:
     query = text("SELECT hash FROM log_nodes WHERE level = :l AND idx = :i")
 
     def node(level: int, index: int) -> bytes:
@@ -74,13 +79,10 @@ def tree_size(conn: Connection) -> int:
 def extend(conn: Connection, signer: Signer | None) -> None:
     """Add the entries appended since the tree's size; sign the new head (in the transaction)."""
     size = tree_size(conn)
-    rows = conn.execute(
-        text("SELECT seq, kind, recorded_at, body FROM entries WHERE seq > :s ORDER BY seq"),
-        {"s": size},
-    ).all()
+    rows = conn.execute(_ENTRY_LEAVES.where(entries_table.c.seq > size)).all()
     if not rows:
         return
-    compact = merkle.CompactRange.from_nodes(size, _reader(conn))
+    compact = merkle.CompactRange.from_nodes(size, reader(conn))
     nodes = []
     for seq, kind, recorded_at, body in rows:
         nodes += compact.append(_leaf(seq, kind, recorded_at, body))
@@ -119,9 +121,7 @@ def audit(engine: Engine, key: Verifier | None, anchors: list[tlog.Anchor]) -> t
                 )
                 continue
             signed[cp.size] = cp.root
-        entries = conn.execution_options(yield_per=5000).execute(
-            text("SELECT seq, kind, recorded_at, body FROM entries ORDER BY seq")
-        )
+        entries = conn.execution_options(yield_per=5000).execute(_ENTRY_LEAVES)
         leaves = (_leaf(*r) for r in entries)
 
         def stored() -> Iterator[tuple[int, int, bytes]]:

@@ -29,8 +29,20 @@ def upgrade() -> None:
         sa.Column("root", sa.LargeBinary(32), nullable=False),
         sa.Column("note", sa.Text, nullable=False),
     )
+    # The newest desk checkpoint this server cosigned, per desk ledger (its origin).
+    op.create_table(
+        "log_witnessed",
+        sa.Column("origin", sa.String(200), primary_key=True),
+        sa.Column("public_key", sa.Text, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("root", sa.LargeBinary(32), nullable=False),
+        sa.Column("note", sa.Text, nullable=False),
+        sa.Column("agent", sa.String(200), nullable=False),
+        sa.Column("cosigned_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("log_witnessed")
     op.drop_table("log_checkpoints")
     op.drop_table("log_nodes")
