@@ -131,7 +131,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Walk the whole hash chain. Prints OK with the number of events, or the "
         "first broken link and exits with status 1.",
     )
-    from consentdesk.cli.log_cmds import add_key_option, cmd_ledger_key
+    from consentdesk.cli.log_cmds import add_key_option, cmd_ledger_key, cmd_ledger_witness
 
     add_key_option(verify)
     verify.set_defaults(handler=cmd_verify)
@@ -142,6 +142,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "checkpoints with. Publish it; receipts and 'ledger verify --key' check against it.",
     )
     key.set_defaults(handler=cmd_ledger_key)
+    witness = ledger_sub.add_parser(
+        "witness",
+        help="have the team server cosign the ledger's checkpoint (as at sign-in)",
+        description="Send the ledger's newest signed checkpoint to the team server, which "
+        "cosigns it only if it extends the one it cosigned before; a truncated or rewritten "
+        "ledger is refused, naming what is missing. Exit status 1 on a refusal.",
+    )
+    witness.add_argument("--server", metavar="URL", help="team server (default: server.url)")
+    witness.set_defaults(handler=cmd_ledger_witness)
 
 
 def _number(parser: argparse.ArgumentParser) -> None:

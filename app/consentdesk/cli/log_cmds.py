@@ -99,6 +99,27 @@ def cmd_ledger_key(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_ledger_witness(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.cli.ledger_cmds import _ledger
+    from consentdesk.stores.http_backend import open_http_backend
+    from consentdesk.stores.witness import witness_ledger
+
+    url = args.server or str(ctx.config.get("server.url")).strip()
+    if not url:
+        raise UsageError("no team server: pass --server URL or set server.url")
+    backend = open_http_backend(url, ctx.data_dir)
+    try:
+        with _ledger(ctx) as ledger:
+            outcome = witness_ledger(ledger, backend)
+    finally:
+        backend.close()
+    if outcome.ok:
+        print(f"Witnessed: {outcome.message}")
+        return 0
+    print(f"REFUSED: {outcome.message}")
+    return 1
+
+
 # --- receipts ---------------------------------------------------------------------
 
 
