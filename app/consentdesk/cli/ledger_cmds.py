@@ -394,10 +394,7 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
     with _ledger(ctx) as ledger:
         result = ledger.verify()
         tree, signed = audit_ledger(ledger, key)
-    if not tree.ok:
-        print(f"BROKEN: {describe(tree)} ({tree.size} entries in the file)")
-        return 1
-    if result.ok:
+    if result.ok and tree.ok:
         print(f"OK: {result.count} events verified")
         if not signed:
             print(
@@ -405,13 +402,18 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
                 file=sys.stderr,
             )
         return 0
-    if result.first_bad_seq is None:
+    # The chain's own finding first (it names an edited entry), then the tree's.
+    if result.ok:
+        pass
+    elif result.first_bad_seq is None:
         print(f"BROKEN: {result.reason} ({result.count} entries verified)")
     else:
         print(
             f"BROKEN: entry {result.first_bad_seq}: {result.reason} "
             f"({result.count} entries before it verified)"
         )
+    if not tree.ok:
+        print(f"BROKEN: {describe(tree)} ({tree.size} entries in the file)")
     return 1
 
 
