@@ -125,3 +125,25 @@ def test_a_forged_checkpoint_is_caught(ledger: tuple[str, Engine]) -> None:
     code, out = _verify(url)
     assert code == 1
     assert "forged" in out, out
+
+
+def test_a_rotated_key_verifies_with_the_old_public_key_kept(
+    ledger: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, engine = ledger
+    rotated = Signer.generate("ledger.test.example")
+    monkeypatch.setenv(log_store.KEY_ENV, rotated.text())
+    store = Store(engine, catalogue=CATALOGUE, scripts=SCRIPTS)
+    viewer = store.authenticate(store.create_token("alice"))
+    store.capture(viewer, consent(agent="alice", call_id="after-rotation"))
+    with engine.connect() as conn:
+        newest = log_store.newest(conn)
+    assert newest is not None and newest.checkpoint().size == ENTRIES + 1
+
+    env = {**os.environ, log_store.KEY_ENV: rotated.text()}
+    args = [sys.executable, "-m", "consentdesk", "db", "verify", "--database", url]
+    only_new = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    assert only_new.returncode == 1 and "forged" in only_new.stderr, only_new.stderr
+    env[log_store.PUBLIC_KEYS_ENV] = SIGNER.verifier().text()
+    both = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    assert both.returncode == 0 and f"OK {ENTRIES + 1} entries" in both.stdout, both.stderr

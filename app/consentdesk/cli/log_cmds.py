@@ -193,25 +193,36 @@ def cmd_receipt_verify(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def server_audit(engine: Any, key_text: str | None, checkpoint_file: str | None) -> AuditResult:
+def server_audit(
+    engine: Any, key_texts: list[str] | None, checkpoint_file: str | None
+) -> AuditResult:
     """The team database's tree audit (``db verify``)."""
-    from consentdesk.domain.checkpoint import CheckpointError, SignedNote
+    from consentdesk.domain.checkpoint import CheckpointError, SignedNote, verify_note
     from consentdesk.domain.tlog import Anchor
     from consentdesk.server import log_store
 
-    key = parse_key(key_text)
-    if key is None:
+    keys = [k for k in (parse_key(t) for t in key_texts or []) if k is not None]
+    if not keys:
         signer = log_store.load_signer()
-        key = signer.verifier() if signer is not None else None
+        keys = [signer.verifier()] if signer is not None else []
+        keys += log_store.public_keys()
     anchors = []
     if checkpoint_file is not None:
         try:
             note = SignedNote.parse(Path(checkpoint_file).read_text(encoding="utf-8"))
-            if key is not None:
-                from consentdesk.domain.checkpoint import verify_note
-
-                verify_note(note, key)
+            if keys and not any(_signs(note, k, verify_note) for k in keys):
+                raise CheckpointError("it is not signed by the log's key")
         except (OSError, CheckpointError) as exc:
             raise UsageError(f"--checkpoint: {exc}") from None
         anchors.append(Anchor(note.checkpoint(), f"the checkpoint in {checkpoint_file}"))
-    return log_store.audit(engine, key, anchors)
+    return log_store.audit(engine, keys, anchors)
+
+
+def _signs(note: Any, key: Verifier, verify_note: Any) -> bool:
+    from consentdesk.domain.checkpoint import CheckpointError
+
+    try:
+        verify_note(note, key)
+    except CheckpointError:
+        return False
+    return True

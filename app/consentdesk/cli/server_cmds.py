@@ -48,9 +48,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     upgrade.set_defaults(handler=cmd_db_upgrade)
     verify = db_sub.add_parser("verify", help="check the ledger's hash chain end to end")
     _database_option(verify)
-    from consentdesk.cli.log_cmds import add_key_option
-
-    add_key_option(verify)
+    verify.add_argument(
+        "--key",
+        action="append",
+        metavar="PUBKEY",
+        help="a public key of the log (repeat for keys it had before a rotation); "
+        "default: CONSENTDESK_LOG_KEY's and CONSENTDESK_LOG_PUBLIC_KEYS",
+    )
     verify.add_argument(
         "--checkpoint",
         metavar="FILE",

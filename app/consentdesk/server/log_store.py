@@ -34,6 +34,7 @@ _ENTRY_LEAVES = select(
     entries_table.c.seq, entries_table.c.kind, entries_table.c.recorded_at, entries_table.c.body
 ).order_by(entries_table.c.seq)
 KEY_FILE_ENV = "CONSENTDESK_LOG_KEY_FILE"
+PUBLIC_KEYS_ENV = "CONSENTDESK_LOG_PUBLIC_KEYS"
 
 
 def load_signer() -> Signer | None:
@@ -103,22 +104,41 @@ def newest(conn: Connection) -> SignedNote | None:
     return None if row is None else SignedNote.parse(row[0])
 
 
-def audit(engine: Engine, key: Verifier | None, anchors: list[tlog.Anchor]) -> tlog.AuditResult:
-    """Recompute the tree from the entries and hold it against every signed checkpoint."""
+def public_keys() -> list[Verifier]:
+    """Earlier log keys, still trusted for old checkpoints (``CONSENTDESK_LOG_PUBLIC_KEYS``)."""
+    try:
+        return [Verifier.parse(k) for k in os.environ.get(PUBLIC_KEYS_ENV, "").split()]
+    except CheckpointError as exc:
+        raise BackendError(f"{PUBLIC_KEYS_ENV} holds a key that cannot be read: {exc}") from None
+
+
+def _verified(note: SignedNote, keys: list[Verifier]) -> Checkpoint | None:
+    for key in keys:
+        try:
+            return verify_note(note, key)
+        except CheckpointError:
+            continue
+    return None
+
+
+def audit(engine: Engine, keys: list[Verifier], anchors: list[tlog.Anchor]) -> tlog.AuditResult:
+    """Recompute the tree from the entries and hold it against every signed checkpoint.
+
+    A checkpoint counts if any of *keys* signed it (the current key and the
+    ones it replaced).
+    """
     problems: list[str] = []
     signed: dict[int, bytes] = {}
     with engine.connect() as conn:
         notes = [r[0] for r in conn.execute(text("SELECT note FROM log_checkpoints ORDER BY size"))]
-        if key is None and notes:
+        if not keys and notes:
             problems.append("no log key to check the checkpoints with; pass --key")
-        for raw in notes if key is not None else []:
+        for raw in notes if keys else []:
             note = SignedNote.parse(raw)
-            try:
-                cp = verify_note(note, key)
-            except CheckpointError:
-                problems.append(
-                    f"the checkpoint of {note.checkpoint().size} entries in the database is forged"
-                )
+            cp = _verified(note, keys)
+            if cp is None:
+                size = note.checkpoint().size
+                problems.append(f"the checkpoint of {size} entries in the database is forged")
                 continue
             signed[cp.size] = cp.root
         entries = conn.execution_options(yield_per=5000).execute(_ENTRY_LEAVES)
