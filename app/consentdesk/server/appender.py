@@ -145,7 +145,7 @@ class Appender:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._log_signer = log_store.load_signer()
+        self._log = log_store.LogWriter(log_store.load_signer())
         self._queue: queue.SimpleQueue[Job[Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -208,7 +208,7 @@ class Appender:
             try:
                 with write_transaction(self.engine) as conn:
                     outcomes = _append_batch(conn, batch)
-                    log_store.extend(conn, self._log_signer)  # the tree and a signed head
+                    self._log.extend(conn)  # the tree and a signed head
                     return outcomes
             except DBAPIError as exc:
                 # A dropped connection: nothing was committed; try once more afresh.

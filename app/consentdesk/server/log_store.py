@@ -77,26 +77,56 @@ def tree_size(conn: Connection) -> int:
     return 0 if row is None or row[0] is None else int(row[0]) + 1
 
 
-def extend(conn: Connection, signer: Signer | None) -> None:
-    """Add the entries appended since the tree's size; sign the new head (in the transaction)."""
-    size = tree_size(conn)
-    rows = conn.execute(_ENTRY_LEAVES.where(entries_table.c.seq > size)).all()
-    if not rows:
-        return
-    compact = merkle.CompactRange.from_nodes(size, reader(conn))
-    nodes = []
-    for seq, kind, recorded_at, body in rows:
-        nodes += compact.append(_leaf(seq, kind, recorded_at, body))
-    conn.execute(
-        text("INSERT INTO log_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
-        [{"l": lv, "i": i, "h": h} for lv, i, h in nodes],
-    )
-    if signer is not None:
-        note = sign_checkpoint(Checkpoint(signer.name, compact.size, compact.root()), signer)
+class LogWriter:
+    """Extends the tree after each append batch, keeping its right edge between batches.
+
+    Several server processes append to one database, so the kept edge is used
+    only while the stored tree still ends where it did (same size, same last
+    leaf); otherwise it is read again from the stored nodes.
+    """
+
+    def __init__(self, signer: Signer | None) -> None:
+        self.signer = signer
+        self._edge: merkle.CompactRange | None = None
+        self._last: bytes | None = None
+
+    def _current(self, conn: Connection, size: int) -> merkle.CompactRange:
+        edge = self._edge
+        if edge is not None and edge.size == size > 0 and reader(conn)(0, size - 1) == self._last:
+            return edge
+        return merkle.CompactRange.from_nodes(size, reader(conn))
+
+    def extend(self, conn: Connection) -> None:
+        """Add the entries appended since the tree's size and sign the new head (in the
+        transaction)."""
+        self._edge = None  # until this transaction's outcome is known to be ours
+        size = tree_size(conn)
+        rows = conn.execute(_ENTRY_LEAVES.where(entries_table.c.seq > size)).all()
+        if not rows:
+            return
+        compact = self._current(conn, size)
+        nodes = []
+        for seq, kind, recorded_at, body in rows:
+            nodes += compact.append(_leaf(seq, kind, recorded_at, body))
         conn.execute(
-            text("INSERT INTO log_checkpoints (size, root, note) VALUES (:s, :r, :n)"),
-            {"s": compact.size, "r": compact.root(), "n": note.render()},
+            text("INSERT INTO log_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
+            [{"l": lv, "i": i, "h": h} for lv, i, h in nodes],
         )
+        if self.signer is not None:
+            root = compact.root()
+            note = sign_checkpoint(Checkpoint(self.signer.name, compact.size, root), self.signer)
+            conn.execute(
+                text("INSERT INTO log_checkpoints (size, root, note) VALUES (:s, :r, :n)"),
+                {"s": compact.size, "r": root, "n": note.render()},
+            )
+        # Checked against the stored tree before the next use (a rollback, another process).
+        self._edge = compact
+        self._last = next(h for lv, _i, h in reversed(nodes) if lv == 0)
+
+
+def extend(conn: Connection, signer: Signer | None) -> None:
+    """Extend the stored tree once (an admin step, or a test's insider)."""
+    LogWriter(signer).extend(conn)
 
 
 def newest(conn: Connection) -> SignedNote | None:
