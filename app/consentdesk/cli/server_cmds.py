@@ -236,6 +236,15 @@ def cmd_db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
         before = db.current_revision(engine)
         after = db.upgrade(engine)
         print(f"schema {before or 'empty'} → {after}" if before != after else f"schema {after}")
+        from consentdesk.server import log_store
+
+        # Entries written before the log existed join the tree now, not in the first append.
+        with db.write_transaction(engine) as conn:
+            size = log_store.tree_size(conn)
+            log_store.extend(conn, log_store.load_signer())
+            grown = log_store.tree_size(conn) - size
+        if grown:
+            print(f"log: {grown} earlier entries added to the tree", file=sys.stderr)
         return 0
 
     return _run(body)

@@ -121,6 +121,19 @@ def lookup_in(levels: Sequence[bytes | bytearray]) -> NodeLookup:
     return node
 
 
+def nodes_needed(build: Callable[[NodeLookup], object]) -> list[tuple[int, int]]:
+    """Which stored subtrees *build* reads: a proof's shape does not depend on the hashes,
+    so a store can fetch them all in one query and then build from a dictionary."""
+    seen: list[tuple[int, int]] = []
+
+    def record(level: int, index: int) -> bytes:
+        seen.append((level, index))
+        return bytes(HASH_SIZE)
+
+    build(record)
+    return seen
+
+
 # --- proofs from stored subtrees ------------------------------------------------------
 
 

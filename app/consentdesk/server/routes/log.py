@@ -5,12 +5,12 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from consentdesk.domain import merkle
 from consentdesk.server import log_store, problems, witness
-from consentdesk.server.deps import Body, Creds, StoreDep, ok, viewer_of
+from consentdesk.server.deps import Body, Creds, StoreDep, ok, viewer_async, viewer_of
 from consentdesk.server.openapi import STRING, obj, schemas
 
 router = APIRouter(tags=["log"])
@@ -62,17 +62,24 @@ def checkpoint(store: StoreDep, creds: Creds) -> Response:
         200,
     ),
 )
-def inclusion(
+async def inclusion(
     store: StoreDep,
     creds: Creds,
     event_id: str | None = Query(None, description="the entry's event id"),
     index: int | None = Query(None, ge=0, description="the leaf index (entry number - 1)"),
     size: int | None = Query(None, ge=1, description="tree size (default: newest checkpoint)"),
 ) -> Response:
-    viewer_of(store, creds)
+    await viewer_async(store, creds)
     if (event_id is None) == (index is None):
         raise problems.invalid("give exactly one of event_id and index")
-    with store.engine.connect() as conn:
+    answer = await run_in_threadpool(_inclusion, store.engine, event_id, index, size)
+    return ok(answer)
+
+
+def _inclusion(
+    engine: Engine, event_id: str | None, index: int | None, size: int | None
+) -> dict[str, Any]:
+    with engine.connect() as conn:
         if event_id is not None:
             seq = conn.execute(
                 text("SELECT seq FROM entries WHERE event_id = :e"), {"e": event_id}
@@ -81,12 +88,12 @@ def inclusion(
                 raise problems.not_found(f"no entry with event id {event_id}")
             index = int(seq) - 1
         assert index is not None
-        tree, note = _head(conn, size)
+        leaf, (tree, note) = index, _head(conn, size)
         try:
-            path = merkle.inclusion_proof(index, tree, log_store.reader(conn))
+            path = log_store.prefetched(conn, lambda node: merkle.inclusion_proof(leaf, tree, node))
         except merkle.ProofError as exc:
             raise problems.not_found(str(exc)) from None
-    return ok({"index": index, "size": tree, "proof": _b64(path), "checkpoint": note})
+    return {"index": leaf, "size": tree, "proof": _b64(path), "checkpoint": note}
 
 
 @router.get(
@@ -108,7 +115,9 @@ def consistency(
     with store.engine.connect() as conn:
         tree, note = _head(conn, new)
         try:
-            path = merkle.consistency_proof(old, tree, log_store.reader(conn))
+            path = log_store.prefetched(
+                conn, lambda node: merkle.consistency_proof(old, tree, node)
+            )
         except merkle.ProofError as exc:
             raise problems.invalid(str(exc)) from None
     return ok({"old": old, "new": tree, "proof": _b64(path), "checkpoint": note})
