@@ -63,7 +63,7 @@ def test_a_witness_cosignature_carries_its_time_and_verifies() -> None:
 
 
 def test_leaf_bytes_are_the_canonical_json_of_the_entry() -> None:
-    body = canonical_json({"event_id": "e1", "note": "Ä \"quoted\"", "n": 1})
+    body = canonical_json({"event_id": "e1", "note": 'Ä "quoted"', "n": 1})
     data = tlog.leaf_data(7, "consent", "2026-01-02T03:04:05.000006+00:00", body)
     expected = canonical_json(
         {
@@ -75,3 +75,13 @@ def test_leaf_bytes_are_the_canonical_json_of_the_entry() -> None:
     )
     assert data == expected.encode()
     assert tlog.leaf_data(7, "consent", "2026-01-02T03:04:05+00:00", body) != data
+
+
+STRINGS = ["consent", 'qu"ote', "back\\slash", "tab\there", "Zeit ä", "\x7f"]
+
+
+@pytest.mark.parametrize("text", STRINGS)
+def test_leaf_strings_are_escaped_as_canonical_json_escapes_them(text: str) -> None:
+    data = tlog.leaf_data(1, text, text, "{}")
+    entry = {"body": {}, "kind": text, "recorded_at": text, "seq": 1}
+    assert data == canonical_json(entry).encode()

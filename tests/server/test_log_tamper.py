@@ -147,3 +147,23 @@ def test_a_rotated_key_verifies_with_the_old_public_key_kept(
     env[log_store.PUBLIC_KEYS_ENV] = SIGNER.verifier().text()
     both = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
     assert both.returncode == 0 and f"OK {ENTRIES + 1} entries" in both.stdout, both.stderr
+
+
+def test_an_inserted_forged_row_is_named(ledger: tuple[str, Engine]) -> None:
+    url, engine = ledger
+    columns = [c.name for c in db.entries.c if c.name not in ("seq", "event_id")]
+    listed = ", ".join(columns)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE entries SET seq = seq + 1000 WHERE seq >= 3"))
+        conn.execute(text("UPDATE entries SET seq = seq - 999 WHERE seq >= 1000"))
+        conn.execute(
+            text(
+                f"INSERT INTO entries (seq, event_id, {listed})"  # noqa: S608 (fixed names)
+                f" SELECT 3, :e, {listed} FROM entries WHERE seq = 2"
+            ),
+            {"e": "00000000-0000-4000-8000-000000000003"},
+        )
+        _rechain(conn)
+    code, out = _verify(url)
+    assert code == 1
+    assert "entry 3 no longer matches the signed root" in out, out

@@ -19,16 +19,22 @@ from consentdesk.domain import merkle
 from consentdesk.domain.checkpoint import Checkpoint
 
 
+def _json_string(text: str) -> str:
+    # json.dumps costs microseconds a call; plain printable ASCII needs no escaping.
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text, ensure_ascii=False)
+
+
 def leaf_data(seq: int, kind: str, recorded_at: str, body: str) -> bytes:
     """The leaf bytes of an entry: canonical JSON with *body* (already canonical) inline.
 
     Built by concatenation because the keys are in sorted order and the body
     is canonical JSON already; equal to ``canonical_json`` of the parsed form.
     """
-    dumps = json.dumps
     return (
-        f'{{"body":{body},"kind":{dumps(kind, ensure_ascii=False)},'
-        f'"recorded_at":{dumps(recorded_at, ensure_ascii=False)},"seq":{int(seq)}}}'
+        f'{{"body":{body},"kind":{_json_string(kind)},'
+        f'"recorded_at":{_json_string(recorded_at)},"seq":{int(seq)}}}'
     ).encode()
 
 
