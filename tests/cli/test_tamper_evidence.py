@@ -215,3 +215,18 @@ def test_receipts_verify_and_a_changed_byte_or_another_ledger_does_not(
     assert code == 0
     code, out = desk.run("receipt", "verify", str(receipt), "--key", other_key.strip())
     assert code == 1 and "INVALID" in out, out
+
+
+def test_captures_after_a_truncation_are_not_signed_and_the_gap_stays_visible(desk: Desk) -> None:
+    with desk.sql() as conn:
+        _delete_tail(conn, 32, log_too=True)
+        conn.execute("DELETE FROM log_nodes")  # the insider rebuilds the stored tree...
+    desk.consent("customer-survey", "given")  # ...or lets the desk add to it: 32, 33, 34
+    desk.consent("customer-survey", "given")
+    desk.consent("customer-survey", "given")
+    code, out = desk.verify()
+    assert code == 1, out
+    assert "no longer matches the signed root is in 32..33" in out, out
+    with desk.sql() as conn:
+        signed = [r[0] for r in conn.execute("SELECT size FROM log_checkpoints WHERE size > 31")]
+    assert signed == []  # the desk vouched for none of the new state

@@ -127,13 +127,13 @@ def audit(
         if merkle.tree_root(top, node) != heads[top]:
             first, last = _first_bad_between(0, top, heads, node)
             result.first_bad = first
-            where = (
-                f"entry {first}" if first == last else f"the first bad entry is in {first}..{last}"
-            )
-            result.fail(
-                f"{where} no longer matches the signed root "
-                f"(altered, inserted or removed; every entry before it matches)"
-            )
+            if first == last:
+                what = f"entry {first} no longer matches the signed root"
+            else:  # no signed checkpoint in between to narrow it further
+                what = (
+                    f"the first entry that no longer matches the signed root is in {first}..{last}"
+                )
+            result.fail(f"{what} (altered, inserted or removed; every entry before it matches)")
     if stored is not None and result.ok:
         _check_stored(stored, levels, result)
     return result

@@ -130,6 +130,21 @@ class DeskLog:
         if compact.size:
             log.info("adopted %d earlier entries into the ledger's tree", compact.size)
 
+    def _rebuild(self, conn: sqlite3.Connection, before: int) -> merkle.CompactRange:
+        """Stored tree nodes are missing (damage or tampering): put back what the entries
+        make. The tree is derived data; whether it is signed again is :meth:`seal`'s call."""
+        log.warning("the ledger's stored tree is incomplete; rebuilding it from the entries")
+        compact = merkle.CompactRange()
+        rows = conn.execute(
+            "SELECT seq, kind, recorded_at, body FROM entries WHERE seq < ? ORDER BY seq", (before,)
+        )
+        for seq, kind, recorded_at, body in rows.fetchall():
+            conn.executemany(
+                "INSERT OR IGNORE INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                compact.append(tlog.entry_leaf(seq, kind, recorded_at, body)),
+            )
+        return compact
+
     @staticmethod
     def _insert(conn: sqlite3.Connection, nodes: list[tuple[int, int, bytes]]) -> None:
         conn.executemany("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
@@ -143,12 +158,19 @@ class DeskLog:
             return
         self._start(conn, seq)
         if self._range is None or self._range.size != seq - 1:
-            self._range = merkle.CompactRange.from_nodes(seq - 1, _node_reader(conn))
+            try:
+                self._range = merkle.CompactRange.from_nodes(seq - 1, _node_reader(conn))
+            except merkle.ProofError:
+                self._range = self._rebuild(conn, seq)
         self._insert(conn, self._range.append(tlog.entry_leaf(seq, kind, recorded_at, body)))
         self._added = True
 
     def seal(self, conn: sqlite3.Connection) -> None:
-        """Sign a checkpoint of the tree as it stands (the transaction appended something)."""
+        """Sign a checkpoint of the tree as it stands (the transaction appended something).
+
+        Only a tree that extends the checkpoint kept in the keyring is signed:
+        the desk never vouches for a file that was cut short or rewritten.
+        """
         if not self._added or self._range is None or self._origin is None:
             return
         self._added = False
@@ -156,6 +178,12 @@ class DeskLog:
         if signer is None:
             return
         cp = Checkpoint(self._origin, self._range.size, self._range.root())
+        if not self._extends_held(conn, cp):
+            log.error(
+                "the ledger file does not extend the checkpoint kept in the keyring; "
+                "recorded but not signed: run 'consentdesk ledger verify'"
+            )
+            return
         note = sign_checkpoint(cp, signer)
         conn.execute(
             "INSERT INTO log_checkpoints (size, root, signature) VALUES (?, ?, ?)",
@@ -163,24 +191,34 @@ class DeskLog:
         )
         self._pending = note.render()
 
+    def _extends_held(self, conn: sqlite3.Connection, cp: Checkpoint) -> bool:
+        try:
+            text = ledger_keys.get_checkpoint(self._path)
+        except KeyringUnavailable:
+            return True  # nothing held outside the file to compare with
+        if text is None:
+            return True
+        held = SignedNote.parse(text).checkpoint()
+        if held.origin != cp.origin or held.size > cp.size:
+            return False
+        try:
+            proof = merkle.consistency_proof(held.size, cp.size, _node_reader(conn))
+            merkle.verify_consistency(held.size, cp.size, held.root, cp.root, proof)
+        except merkle.ProofError:
+            return False
+        return True
+
     def rolled_back(self) -> None:
         self._added = False
         self._range = None
         self._pending = None
 
     def committed(self) -> None:
-        """Keep the newest checkpoint outside the file too."""
+        """Keep the newest checkpoint outside the file too (checked in :meth:`seal`)."""
         note, self._pending = self._pending, None
         if note is None:
             return
         try:
-            held = ledger_keys.get_checkpoint(self._path)
-            if held is not None:
-                old, new = SignedNote.parse(held).checkpoint(), SignedNote.parse(note).checkpoint()
-                if old.origin != new.origin or old.size >= new.size:
-                    # Never move the anchor back or to another ledger: verify reports it.
-                    log.warning("the keyring holds a checkpoint this ledger does not extend")
-                    return
             ledger_keys.set_checkpoint(self._path, note)
         except KeyringUnavailable as exc:
             log.warning("the ledger's checkpoint could not be kept in the keyring: %s", exc)
