@@ -126,6 +126,15 @@ class Desk:
         conn.execute("DELETE FROM log_checkpoints WHERE size >= ?", (first,))
         conn.execute("DELETE FROM log_nodes")  # the insider rebuilds the tree of what is left
         conn.close()
+        # The desk's own user: they can clear the desk's keyring copy too. Only the
+        # server's cosigned copy (and the server's record of it) is out of their reach.
+        keyring_file = Path(self.env["CONSENTDESK_TEST_KEYRING"])
+        held = json.loads(keyring_file.read_text(encoding="utf-8"))
+        own = [k for k in held if "ledger-checkpoint-own:" in k]
+        assert own
+        for k in own:
+            del held[k]
+        keyring_file.write_text(json.dumps(held), encoding="utf-8")
 
 
 def _rebuild_tree(desk: Desk) -> None:
