@@ -127,9 +127,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
     verify = ledger_sub.add_parser(
         "verify",
-        help="walk the hash chain; non-zero exit at the first broken link",
-        description="Walk the whole hash chain. Prints OK with the number of events, or the "
-        "first broken link and exits with status 1.",
+        help="check the chain, the Merkle tree and its signed checkpoints; exit 1 if broken",
+        description="Walk the whole hash chain and recompute the Merkle tree, holding it "
+        "against the ledger's signed checkpoints and the newest ones kept outside the file "
+        "(the OS keyring, the team server's cosignature). Prints OK with the number of "
+        "events, or what is broken (the first altered entry, or the missing range) and exits "
+        "with status 1.",
     )
     from consentdesk.cli.log_cmds import add_key_option, cmd_ledger_key, cmd_ledger_witness
 
