@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
@@ -24,12 +25,23 @@ def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in hashes]
 
 
-def _head(conn: Any, size: int | None) -> tuple[int, str | None]:
+# The newest checkpoint, reused for a moment: a proof against a checkpoint a
+# second old is as good as one against the newest, and saves a query per proof.
+_NEWEST_TTL_S = 1.0
+_newest: tuple[float, int, str] | None = None
+
+
+def _head(conn: Any, size: int | None, *, at_least: int = 0) -> tuple[int, str | None]:
     """The tree size to prove against and its signed checkpoint (if one was signed)."""
+    global _newest
     if size is None:
+        cached = _newest
+        if cached and time.monotonic() - cached[0] < _NEWEST_TTL_S and cached[1] > at_least:
+            return cached[1], cached[2]
         note = log_store.newest(conn)
         if note is not None:
-            return note.checkpoint().size, note.render()
+            _newest = (time.monotonic(), note.checkpoint().size, note.render())
+            return _newest[1], _newest[2]
         return log_store.tree_size(conn), None
     row = conn.execute(
         text("SELECT note FROM log_checkpoints WHERE size = :s"), {"s": size}
@@ -88,7 +100,7 @@ def _inclusion(
                 raise problems.not_found(f"no entry with event id {event_id}")
             index = int(seq) - 1
         assert index is not None
-        leaf, (tree, note) = index, _head(conn, size)
+        leaf, (tree, note) = index, _head(conn, size, at_least=index)
         try:
             path = log_store.prefetched(conn, lambda node: merkle.inclusion_proof(leaf, tree, node))
         except merkle.ProofError as exc:
