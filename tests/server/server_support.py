@@ -87,7 +87,17 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-TABLES = ("tokens", "users", "read_log", "subjects", "requests", "entries")
+TABLES = (
+    "tokens",
+    "users",
+    "read_log",
+    "subjects",
+    "requests",
+    "entries",
+    "log_nodes",
+    "log_checkpoints",
+    "log_witnessed",
+)
 
 
 def wipe(engine: Engine) -> None:

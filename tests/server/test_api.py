@@ -65,6 +65,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/incidents/{incident_id}/calls"): EVERYONE,
     ("GET", "/v1/incidents/{incident_id}/calls"): REVIEWERS,
     ("GET", "/v1/incidents/{incident_id}/calls/per-hour"): REVIEWERS,
+    ("GET", "/v1/log/checkpoint"): EVERYONE,
+    ("GET", "/v1/log/proof/inclusion"): EVERYONE,
+    ("GET", "/v1/log/proof/consistency"): EVERYONE,
+    ("POST", "/v1/log/cosign"): EVERYONE,
 }
 PUBLIC = {"/healthz", "/readyz", "/v1/openapi.json", "/v1/docs"}
 

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "consentdesk.cli.review_cmds",
     "consentdesk.cli.config_cmds",
     "consentdesk.cli.outbox_cmds",
+    "consentdesk.cli.log_cmds",
 ]
 SERVER_COMMANDS = "consentdesk.cli.server_cmds"
 # Commands that open a window: a broken config shows an error window there, since

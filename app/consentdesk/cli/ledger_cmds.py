@@ -144,11 +144,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
     verify = ledger_sub.add_parser(
         "verify",
-        help="walk the hash chain; non-zero exit at the first broken link",
-        description="Walk the whole hash chain. Prints OK with the number of events, or the "
-        "first broken link and exits with status 1.",
+        help="check the chain, the Merkle tree and its signed checkpoints; exit 1 if broken",
+        description="Walk the whole hash chain and recompute the Merkle tree, holding it "
+        "against the ledger's signed checkpoints and the newest ones kept outside the file "
+        "(the OS keyring, the team server's cosignature). Prints OK with the number of "
+        "events, or what is broken (the first altered entry, or the missing range) and exits "
+        "with status 1.",
     )
+    from consentdesk.cli.log_cmds import add_key_option, cmd_ledger_key, cmd_ledger_witness
+
+    add_key_option(verify)
     verify.set_defaults(handler=cmd_verify)
+    key = ledger_sub.add_parser(
+        "key",
+        help="print the ledger's public key, to publish for checking receipts",
+        description="Print the public key (C2SP note verifier key) the ledger signs its "
+        "checkpoints with. Publish it; receipts and 'ledger verify --key' check against it.",
+    )
+    key.set_defaults(handler=cmd_ledger_key)
+    witness = ledger_sub.add_parser(
+        "witness",
+        help="have the team server cosign the ledger's checkpoint (as at sign-in)",
+        description="Send the ledger's newest signed checkpoint to the team server, which "
+        "cosigns it only if it extends the one it cosigned before; a truncated or rewritten "
+        "ledger is refused, naming what is missing. Exit status 1 on a refusal.",
+    )
+    witness.add_argument("--server", metavar="URL", help="team server (default: server.url)")
+    witness.set_defaults(handler=cmd_ledger_witness)
 
 
 def _number(parser: argparse.ArgumentParser) -> None:
@@ -443,18 +465,32 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
     path = ctx.data_dir / FILE_NAME
     if not path.exists():
         raise UsageError(f"no ledger at {path}; check --data-dir")
+    from consentdesk.cli.log_cmds import audit_ledger, describe, parse_key
+
+    key = parse_key(args.key)
     with _ledger(ctx, reading=True) as ledger:
         result = ledger.verify()
-    if result.ok:
+        tree, signed = audit_ledger(ledger, key)
+    if result.ok and tree.ok:
         print(f"OK: {result.count} events verified")
+        if not signed:
+            print(
+                "note: the tree matches, but no signing key is at hand: signatures not checked",
+                file=sys.stderr,
+            )
         return 0
-    if result.first_bad_seq is None:
+    # The chain's own finding first (it names an edited entry), then the tree's.
+    if result.ok:
+        pass
+    elif result.first_bad_seq is None:
         print(f"BROKEN: {result.reason} ({result.count} entries verified)")
     else:
         print(
             f"BROKEN: entry {result.first_bad_seq}: {result.reason} "
             f"({result.count} entries before it verified)"
         )
+    if not tree.ok:
+        print(f"BROKEN: {describe(tree)} ({tree.size} entries in the file)")
     return 1
 
 

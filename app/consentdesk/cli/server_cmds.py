@@ -48,7 +48,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     upgrade.set_defaults(handler=cmd_db_upgrade)
     verify = db_sub.add_parser("verify", help="check the ledger's hash chain end to end")
     _database_option(verify)
+    verify.add_argument(
+        "--key",
+        action="append",
+        metavar="PUBKEY",
+        help="a public key of the log (repeat for keys it had before a rotation); "
+        "default: CONSENTDESK_LOG_KEY's and CONSENTDESK_LOG_PUBLIC_KEYS",
+    )
+    verify.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="a checkpoint of this ledger held elsewhere (e.g. fetched from /v1/log/checkpoint)",
+    )
     verify.set_defaults(handler=cmd_db_verify)
+    log_key = db_sub.add_parser(
+        "log-key", help="make a signing key for the server's log (prints private and public key)"
+    )
+    log_key.add_argument("--origin", required=True, help="the log's name, e.g. ledger.example.com")
+    log_key.set_defaults(handler=cmd_db_log_key)
 
     user = sub.add_parser("user", help="team server users: add, disable, enable, list")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
@@ -223,6 +240,15 @@ def cmd_db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
         before = db.current_revision(engine)
         after = db.upgrade(engine)
         print(f"schema {before or 'empty'} → {after}" if before != after else f"schema {after}")
+        from consentdesk.server import log_store
+
+        # Entries written before the log existed join the tree now, not in the first append.
+        with db.write_transaction(engine) as conn:
+            size = log_store.tree_size(conn)
+            log_store.extend(conn, log_store.load_signer())
+            grown = log_store.tree_size(conn) - size
+        if grown:
+            print(f"log: {grown} earlier entries added to the tree", file=sys.stderr)
         return 0
 
     return _run(body)
@@ -230,7 +256,15 @@ def cmd_db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_db_verify(args: argparse.Namespace, ctx: Context) -> int:
     def body() -> int:
-        report = _store(args).verify()
+        from consentdesk.cli.log_cmds import server_audit
+
+        store = _store(args)
+        report = store.verify()
+        tree = server_audit(store.engine, args.key, args.checkpoint)
+        if not tree.ok:
+            problems = "; ".join(tree.problems)
+            print(f"BROKEN: {problems} ({tree.size} entries in the database)", file=sys.stderr)
+            return 1
         if report.ok:
             print(f"OK {report.checked} entries")
             return 0
@@ -288,3 +322,17 @@ def cmd_token_create(args: argparse.Namespace, ctx: Context) -> int:
         return 0
 
     return _run(body)
+
+
+def cmd_db_log_key(args: argparse.Namespace, ctx: Context) -> int:
+    from consentdesk.domain.checkpoint import CheckpointError, Signer
+
+    try:
+        signer = Signer.generate(args.origin)
+    except CheckpointError as exc:
+        raise UsageError(f"--origin: {exc}") from None
+    print(
+        f"private (set CONSENTDESK_LOG_KEY, or put it in CONSENTDESK_LOG_KEY_FILE): {signer.text()}"
+    )
+    print(f"public (publish it): {signer.verifier().text()}")
+    return 0

@@ -41,7 +41,7 @@ from consentdesk.domain.backend import BackendError
 from consentdesk.domain.codec import GENESIS, link_hash
 from consentdesk.domain.model import DomainError, Receipt, utcnow
 from consentdesk.domain.review import Viewer
-from consentdesk.server import problems
+from consentdesk.server import log_store, problems
 from consentdesk.server.db import entries, write_transaction
 
 log = logging.getLogger("consentdesk.server.appender")
@@ -145,6 +145,7 @@ class Appender:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._log = log_store.LogWriter(log_store.load_signer())
         self._queue: queue.SimpleQueue[Job[Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -206,7 +207,9 @@ class Appender:
         for attempt in (1, 2):
             try:
                 with write_transaction(self.engine) as conn:
-                    return _append_batch(conn, batch)
+                    outcomes = _append_batch(conn, batch)
+                    self._log.extend(conn)  # the tree and a signed head
+                    return outcomes
             except DBAPIError as exc:
                 # A dropped connection: nothing was committed; try once more afresh.
                 if attempt == 2 or not exc.connection_invalidated:

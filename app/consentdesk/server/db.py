@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -133,6 +134,33 @@ read_log = Table(
     Column("about", String(36), nullable=True),
     Index("ix_read_log_team_seq", "reader_team", "seq"),
     Index("ix_read_log_subject_seq", "subject", "seq"),
+)
+
+# The verifiable log (server/log_store.py, server/witness.py; migration 0003).
+log_nodes = Table(
+    "log_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+)
+log_witnessed = Table(
+    "log_witnessed",
+    metadata,
+    Column("origin", String(200), primary_key=True),
+    Column("public_key", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("agent", String(200), nullable=False),
+    Column("cosigned_at", DateTime(timezone=True), nullable=False),
 )
 
 # Transaction-scoped PostgreSQL advisory lock that serialises ledger appends

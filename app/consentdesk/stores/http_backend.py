@@ -268,6 +268,11 @@ class HttpBackend:
             raise _problem_error(response)
         return self.me()
 
+    def cosign(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Have the server witness the desk ledger's checkpoint (see stores/witness.py)."""
+        answer: dict[str, Any] = self._json("POST", "/v1/log/cosign", body=json.dumps(document))
+        return answer
+
     # --- reference data ---------------------------------------------------------
 
     def catalogue(self) -> Catalogue:

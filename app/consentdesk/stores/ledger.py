@@ -69,6 +69,8 @@ from consentdesk.domain.review_records import RECORD_KINDS, RecordKind, kind_of
 from consentdesk.domain.scripts import Script, load_scripts
 from consentdesk.domain.status import current_status
 from consentdesk.stores.cells import DECISION_ORDER, decides_over_held
+from consentdesk.stores.ledger_log import MIGRATION as LOG_MIGRATION
+from consentdesk.stores.ledger_log import DeskLog
 
 log = logging.getLogger("consentdesk.ledger")
 
@@ -200,6 +202,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Searching by the last digits of a number: the last three pick the range.
         f"CREATE INDEX IF NOT EXISTS review_tail ON entries ({TAIL_X}, subject)",
     ),
+    # The verifiable log (Merkle tree nodes, signed checkpoints): stores/ledger_log.py.
+    LOG_MIGRATION,
     # Status by event time (kernel): re-decide every cell by the latest event
     # time, withdrawal/refusal over given at equal time, then event id.
     (
@@ -451,6 +455,7 @@ class EmbeddedLedger:
         self._conn: sqlite3.Connection | None = None
         self._readers: dict[threading.Thread, sqlite3.Connection] = {}
         self._readers_lock = threading.Lock()
+        self._log = DeskLog(self._path)
         if not self._path.exists():
             self._create()
         self._conn = self._connect()
@@ -461,6 +466,11 @@ class EmbeddedLedger:
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def desk_log(self) -> DeskLog:
+        """The verifiable log over the entries; read it through :meth:`read`."""
+        return self._log
 
     def __enter__(self) -> EmbeddedLedger:
         return self
@@ -663,15 +673,19 @@ class EmbeddedLedger:
             try:
                 yield conn
             except BaseException:
+                self._log.rolled_back()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
             try:
+                self._log.seal(conn)
                 conn.execute("COMMIT")
             except BaseException:
+                self._log.rolled_back()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            self._log.committed()
 
     def _entry_error(self, seq: int, exc: Exception) -> LedgerCorrupt:
         return LedgerCorrupt(
@@ -716,6 +730,7 @@ class EmbeddedLedger:
                 body,
             ),
         )
+        self._log.add(conn, seq, kind, recorded.isoformat(), body)
         return Receipt(event_id=event_id, seq=seq, hash=digest, recorded_at=recorded)
 
     def _existing(

@@ -6,6 +6,7 @@ from consentdesk.server.routes import (
     health,
     incidents,
     ledger,
+    log,
     reference,
     requests,
     review,
@@ -20,4 +21,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     requests.router,
     review.router,
     incidents.router,
+    log.router,
 )
