@@ -87,7 +87,16 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-TABLES = ("tokens", "users", "read_log", "subjects", "requests", "entries")
+TABLES = (
+    "enroll_failures",
+    "enrollment_codes",
+    "tokens",
+    "users",
+    "read_log",
+    "subjects",
+    "requests",
+    "entries",
+)
 
 
 def wipe(engine: Engine) -> None:

@@ -66,7 +66,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/incidents/{incident_id}/calls"): REVIEWERS,
     ("GET", "/v1/incidents/{incident_id}/calls/per-hour"): REVIEWERS,
 }
-PUBLIC = {"/healthz", "/readyz", "/v1/openapi.json", "/v1/docs"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/enroll", "/v1/openapi.json", "/v1/docs"}
 
 
 def concrete(path: str) -> str:

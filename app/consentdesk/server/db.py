@@ -117,6 +117,34 @@ tokens = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("user_name", String(200), ForeignKey("users.name"), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Token lifecycle (0005): what the token is for, when it stops working, when
+    # it was last seen (updated at most once a minute), and when it was revoked.
+    Column("label", String(200), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# One-time enrollment codes (0005): a lead hands an agent a short code, the desk
+# trades it for its own token. Only the code's SHA-256 is stored.
+enrollment_codes = Table(
+    "enrollment_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_name", String(200), ForeignKey("users.name"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("token_days", Integer, nullable=True),  # the token's lifetime; NULL: no expiry
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+# Failed enrollment attempts, shared by every server process: the rate limit
+# counts them over a sliding window.
+enroll_failures = Table(
+    "enroll_failures",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 read_log = Table(

@@ -3,9 +3,11 @@
 from fastapi import APIRouter
 
 from consentdesk.server.routes import (
+    enroll,
     health,
     incidents,
     ledger,
+    monitoring,
     reference,
     requests,
     review,
@@ -14,6 +16,8 @@ from consentdesk.server.routes import (
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
+    monitoring.router,
+    enroll.router,
     reference.router,
     subjects.router,
     ledger.router,
