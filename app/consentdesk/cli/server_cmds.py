@@ -169,9 +169,12 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
             json.dump(doc, sys.stdout, indent=2, ensure_ascii=False, sort_keys=True)
             sys.stdout.write("\n")
             return 0
+        from consentdesk.server.db import make_engine, wait_for_database
+
         url = _database_url(args)
-        engine = _engine(args)
         _setup_logging(args.log_level)
+        engine = make_engine(url)
+        wait_for_database(engine)  # a database still starting is waited for
         common: dict[str, Any] = {
             "host": args.host,
             "port": args.port,

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from consentdesk import __version__
 from consentdesk.domain.catalogue import Catalogue, load_catalogue
 from consentdesk.domain.scripts import Script, load_scripts
-from consentdesk.server.db import check_schema, make_engine
+from consentdesk.server.db import make_engine, wait_for_database
 from consentdesk.server.http import BODY_LIMIT, BodyLimitMiddleware, install_errors
 from consentdesk.server.openapi import PROBLEM_SCHEMA, schemas
 from consentdesk.server.routes import ROUTERS
@@ -98,5 +98,5 @@ def app_from_env() -> FastAPI:
     if not url:
         raise RuntimeError("CONSENTDESK_DATABASE is not set")
     engine = make_engine(url)
-    check_schema(engine)
+    wait_for_database(engine)
     return create_app(engine)
