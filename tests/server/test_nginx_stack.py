@@ -72,6 +72,7 @@ class Stack:
     tokens: dict[str, str]
     database: str
     nginx_log: Path
+    workers: subprocess.Popen[bytes]
 
 
 def _start_nginx(tmp: Path, site: str) -> subprocess.Popen[bytes]:
@@ -161,7 +162,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         try:
             wait_until(lambda: _ready(f"http://127.0.0.1:{upstream}"), what="the workers")
             wait_until(lambda: _ready(url, verify=trust(cert)), what="nginx")
-            yield Stack(url, f"http://127.0.0.1:{plain}", tls, cert, tokens, database, tmp / "logs")
+            logs = tmp / "logs"
+            yield Stack(
+                url, f"http://127.0.0.1:{plain}", tls, cert, tokens, database, logs, workers
+            )
         finally:
             nginx.terminate()
             nginx.wait(timeout=30)
@@ -211,6 +215,19 @@ def test_an_oversized_body_is_refused_by_nginx(stack: Stack) -> None:
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["type"].endswith("too-large")
     assert answer.headers["server"].startswith("nginx")
+
+
+def test_malformed_http_is_answered_as_a_problem(stack: Stack) -> None:
+    with _tls(socket.create_connection(("127.0.0.1", stack.tls_port)), stack.cert) as sock:
+        sock.sendall(b"GET /v1/me HTTP/1.1\r\nHost: localhost\r\nBroken header line\r\n\r\n")
+        sock.settimeout(10)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer
+    assert b"Content-Type: application/problem+json" in head
+    assert b'"status":400' in body
 
 
 def test_metrics_through_nginx_from_the_monitoring_host(stack: Stack) -> None:
@@ -278,3 +295,14 @@ def test_slow_clients_are_dropped_within_the_timeouts(stack: Stack) -> None:
         sock.close()
     assert not late, f"still open after the timeout: {late}"
     assert time.monotonic() - started >= min(header_timeout, body_timeout) - 1
+
+
+def test_workers_down_is_a_problem_with_retry_after(stack: Stack) -> None:
+    """Last in this module: it stops the workers."""
+    stack.workers.terminate()
+    stack.workers.wait(timeout=30)
+    answer = httpx.get(f"{stack.url}/v1/me", verify=trust(stack.cert))
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["retry-after"] == "1"
+    assert answer.json()["type"].endswith("unavailable")
