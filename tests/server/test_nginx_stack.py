@@ -25,8 +25,9 @@ import pytest
 from server_records import NUMBER, consent
 from server_support import REPO, free_port, postgres_database, seed_users, wait_until
 
-from consentdesk.server import db
-from consentdesk.stores.http_backend import HttpBackend
+from consentdesk.server import db, tokens
+from consentdesk.stores.enrollment import enroll
+from consentdesk.stores.http_backend import HttpBackend, probe_server
 from consentdesk.stores.outbox import Outbox
 
 SITE = REPO / "packaging" / "server" / "nginx-consentdesk-server.conf"
@@ -142,7 +143,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with postgres_database("cdnginx") as database:
         engine = db.make_engine(database)
         db.upgrade(engine)
-        tokens = seed_users(engine)
+        users = seed_users(engine)
         engine.dispose()
         upstream, tls, plain = free_port(), free_port(), free_port()
         serve = ["serve", "--database", database, "--port", str(upstream), "--workers", "2"]
@@ -163,9 +164,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             wait_until(lambda: _ready(f"http://127.0.0.1:{upstream}"), what="the workers")
             wait_until(lambda: _ready(url, verify=trust(cert)), what="nginx")
             logs = tmp / "logs"
-            yield Stack(
-                url, f"http://127.0.0.1:{plain}", tls, cert, tokens, database, logs, workers
-            )
+            yield Stack(url, f"http://127.0.0.1:{plain}", tls, cert, users, database, logs, workers)
         finally:
             nginx.terminate()
             nginx.wait(timeout=30)
@@ -295,6 +294,21 @@ def test_slow_clients_are_dropped_within_the_timeouts(stack: Stack) -> None:
         sock.close()
     assert not late, f"still open after the timeout: {late}"
     assert time.monotonic() - started >= min(header_timeout, body_timeout) - 1
+
+
+def test_enrollment_over_tls_and_guessing_limited_by_nginx(stack: Stack) -> None:
+    engine = db.make_engine(stack.database)
+    code, _ = tokens.create_code(engine, "bert", token_days=30)
+    engine.dispose()
+    token, viewer = enroll(stack.url, code, label="desk-1", ca_bundle=stack.cert)
+    assert viewer.name == "bert" and probe_server(stack.url, token, ca_bundle=stack.cert)
+    with httpx.Client(base_url=stack.url, verify=trust(stack.cert)) as client:
+        answers = [client.post("/v1/enroll", json={"code": "ZZZZ-ZZZZ"}) for _ in range(12)]
+    codes = [a.status_code for a in answers]
+    assert codes[0] == 401 and 429 in codes, codes
+    limited = next(a for a in answers if a.status_code == 429)
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert limited.headers["retry-after"] == "60"
 
 
 def test_workers_down_is_a_problem_with_retry_after(stack: Stack) -> None:
