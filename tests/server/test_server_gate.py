@@ -141,12 +141,14 @@ def test_a_client_gone_mid_upload_is_one_log_line(
 ) -> None:
     base, tokens, log = logged_server
     port = int(base.rsplit(":", 1)[1])
-    for _ in range(3):
+    signed_in = b"Authorization: Bearer " + tokens["alice"].encode() + b"\r\n"
+    for auth in (signed_in, b"", signed_in):  # with a token or without any
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.sendall(
                 b"POST /v1/consents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Authorization: Bearer " + tokens["alice"].encode() + b"\r\n"
-                b"Content-Length: 5000\r\n\r\n" + b'{"event_id": "'
+                + auth
+                + b"Content-Length: 5000\r\n\r\n"
+                + b'{"event_id": "'
             )
             time.sleep(0.2)  # let the server start reading the body, then hang up
     with httpx.Client(base_url=base) as client:
