@@ -12,12 +12,21 @@ from pathlib import Path
 import httpx
 import pytest
 from server_records import CATALOGUE, NUMBER, SCRIPTS, consent
-from server_support import REPO, Api, ServerProcess, postgres_database
+from server_support import (
+    REPO,
+    Api,
+    ServerProcess,
+    postgres_database,
+    seed_users,
+    wait_until,
+    wipe,
+)
 from sqlalchemy import update
 
 from consentdesk.domain.review import Forbidden, Role
 from consentdesk.server import db, tokens
 from consentdesk.server.db import enrollment_codes
+from consentdesk.server.problems import Problem
 from consentdesk.server.store import Store
 from consentdesk.stores.http_backend import AuthError, HttpBackend
 from consentdesk.stores.outbox import Outbox
@@ -88,6 +97,49 @@ def test_token_revoke_cuts_a_live_desk_off_at_its_next_request(
             desk.close()
             other.close()
             engine.dispose()
+
+
+@pytest.mark.postgres
+def test_every_process_forgets_a_token_when_it_changes(pg_url: str) -> None:
+    """The per-process cache is on only while it hears changes (LISTEN/NOTIFY)."""
+    engine, admin = db.make_engine(pg_url), db.make_engine(pg_url)
+    wipe(engine)
+    issued = seed_users(engine)
+    store = Store(engine, catalogue=CATALOGUE, scripts=SCRIPTS)
+    cache = store._auth  # the cache under test
+    try:
+        assert store.authenticate(issued["alice"]).name == "alice"  # starts the listener
+        wait_until(lambda: cache.listening, what="the listener", timeout=10)
+        store.authenticate(issued["alice"])
+        store.authenticate(issued["bert"])
+        assert store.cached_viewer(issued["alice"]) is not None
+
+        tokens.revoke(admin, token_id=token_id(issued["alice"]))
+        wait_until(lambda: store.cached_viewer(issued["alice"]) is None, what="forget", timeout=2)
+        with pytest.raises(Problem, match="revoked"):
+            store.authenticate(issued["alice"])
+
+        store.authenticate(issued["bert"])
+        Store(admin, catalogue=CATALOGUE, scripts=SCRIPTS).set_disabled("bert", True)
+        wait_until(lambda: store.cached_viewer(issued["bert"]) is None, what="forget", timeout=2)
+        with pytest.raises(Problem, match="disabled"):
+            store.authenticate(issued["bert"])
+
+        # The listening connection dies: the cache is off until it listens again.
+        store.authenticate(issued["lena"])
+        with admin.begin() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'consentdesk-server-auth'"
+            )
+        wait_until(lambda: not cache.listening, what="the cache to turn off", timeout=5)
+        assert store.cached_viewer(issued["lena"]) is None
+        assert store.authenticate(issued["lena"]).name == "lena"  # from the database
+        wait_until(lambda: cache.listening, what="listening again", timeout=10)
+    finally:
+        store.stop_listening()
+        engine.dispose()
+        admin.dispose()
 
 
 def test_revoke_by_user_and_by_id_mistakes(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ def create_app(
         # crowd of them only queues for the interpreter lock between round trips.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
+        app.state.store.stop_listening()
 
     app = FastAPI(
         lifespan=lifespan,

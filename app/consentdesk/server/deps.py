@@ -51,8 +51,11 @@ def viewer_of(store: Store, creds: HTTPAuthorizationCredentials | None) -> Viewe
 
 
 async def viewer_async(store: Store, creds: HTTPAuthorizationCredentials | None) -> Viewer:
-    """The caller, looked up on a worker thread (every request asks the database,
-    so a revoked token stops at once)."""
+    """The caller, without leaving the event loop when this process knows the token."""
+    if creds is not None and creds.scheme.lower() == "bearer" and creds.credentials:
+        known = store.cached_viewer(creds.credentials)
+        if known is not None:
+            return known
     return await run_in_threadpool(viewer_of, store, creds)
 
 

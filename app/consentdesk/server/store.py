@@ -115,6 +115,7 @@ from consentdesk.domain.status import current_status
 from consentdesk.server import problems
 from consentdesk.server import tokens as server_tokens
 from consentdesk.server.appender import Appender, Entry, Job, Plan
+from consentdesk.server.auth_cache import AuthCache
 from consentdesk.server.db import (
     entries,
     is_sqlite,
@@ -161,6 +162,7 @@ class Store:
         self.catalogue = catalogue
         self.scripts = tuple(scripts)
         self._appender = Appender(engine)
+        self._auth = AuthCache.for_engine(engine)
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
@@ -171,15 +173,29 @@ class Store:
 
     # --- identity ---------------------------------------------------------------
 
+    def stop_listening(self) -> None:
+        """Stop this process's token-change listener (at shutdown)."""
+        self._auth.stop()
+
+    def cached_viewer(self, token: str) -> Viewer | None:
+        """The token's user if this process may trust what it knows (no database)."""
+        return self._auth.get(token)
+
     def authenticate(self, token: str) -> Viewer:
-        """The token's user, looked up on every request (see :mod:`.tokens`), so a
-        revocation or a disabled user takes effect at once in every process."""
+        """The token's user; a revocation or a disabled user takes effect at the
+        next request in every process (see :mod:`.auth_cache`)."""
+        known = self._auth.get(token)
+        if known is not None:
+            return known
+        epoch = self._auth.epoch
 
-        def attempt() -> Viewer:
+        def attempt() -> tuple[Viewer, datetime | None]:
             with self._reading() as conn:
-                return server_tokens.lookup(conn, token, utcnow())
+                return server_tokens.lookup_with_expiry(conn, token, utcnow())
 
-        return _retry_on_disconnect(attempt)
+        viewer, expires_at = _retry_on_disconnect(attempt)
+        self._auth.put(token, viewer, expires_at, epoch)
+        return viewer
 
     def add_user(self, name: str, role: Role, *, team: str | None = None) -> None:
         name = name.strip()
@@ -201,6 +217,7 @@ class Store:
             done = conn.execute(
                 update(users).where(users.c.name == name).values(disabled=disabled)
             ).rowcount
+            server_tokens.notify_auth_change(conn)
         if not done:
             raise NotFound(f"no user {name!r}")
 

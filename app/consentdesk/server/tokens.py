@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text, update
 
 from consentdesk.domain.backend import NotFound
 from consentdesk.domain.model import DomainError
@@ -37,6 +37,8 @@ CODE_HOURS = 24
 # At most this many wrong codes per window across the site.
 ENROLL_WINDOW = timedelta(minutes=1)
 ENROLL_FAILURES = 10
+# Every server process listens here and forgets the tokens it knows (auth_cache).
+CHANNEL = "consentdesk_auth"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,12 @@ def expiry(days: int | None, now: datetime) -> datetime | None:
     if days < 0:
         raise DomainError("a token's lifetime is a number of days, 0 for no expiry")
     return now + timedelta(days=days)
+
+
+def notify_auth_change(conn: Connection) -> None:
+    """Tell every server process to forget the tokens it knows (sent at commit)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"NOTIFY {CHANNEL}"))
 
 
 # --- tokens ----------------------------------------------------------------------------
@@ -166,12 +174,20 @@ def revoke(engine: Engine, *, token_id: str | None = None, user: str | None = No
         else:
             _require_user(conn, str(user))
             where = and_(tokens.c.user_name == user, live)
+        notify_auth_change(conn)
         return int(conn.execute(update(tokens).where(where).values(revoked_at=utcnow())).rowcount)
 
 
 def lookup(conn: Connection, token: str, now: datetime) -> Viewer:
     """The token's user, or the problem that stops it (401 unknown, revoked or
     expired; 403 disabled). Touches its last-used time at most once a minute."""
+    return lookup_with_expiry(conn, token, now)[0]
+
+
+def lookup_with_expiry(
+    conn: Connection, token: str, now: datetime
+) -> tuple[Viewer, datetime | None]:
+    """:func:`lookup`, and when the token expires (None: never)."""
     key = hash_secret(token)
     row = conn.execute(
         select(
@@ -205,7 +221,7 @@ def lookup(conn: Connection, token: str, now: datetime) -> Viewer:
             )
             .values(last_used_at=now)
         )
-    return Viewer(name=row.name, role=Role(row.role), team=row.team)
+    return Viewer(name=row.name, role=Role(row.role), team=row.team), expires
 
 
 # --- enrollment codes ------------------------------------------------------------------
