@@ -201,17 +201,23 @@ def test_a_server_started_before_its_database_waits_for_it(tmp_path: Path) -> No
     try:
         wait_until(lambda: "retrying for up to" in log.read_text(), what="a retry")
         assert proc.poll() is None  # still waiting, not exited
+        # The database appears whole (made and upgraded under another name), as
+        # when PostgreSQL itself comes up.
+        staging = f"{name}_new"
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        engine = db.make_engine(url)
+            conn.execute(f'CREATE DATABASE "{staging}"')
+        engine = db.make_engine(url.replace(name, staging))
         db.upgrade(engine)
         engine.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{staging}" RENAME TO "{name}"')
         wait_until(lambda: _ready(f"http://127.0.0.1:{port}", proc), what="the server to start")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for leftover in (name, f"{name}_new"):
+                conn.execute(f'DROP DATABASE IF EXISTS "{leftover}" WITH (FORCE)')
 
 
 def test_the_wait_is_bounded(tmp_path: Path) -> None:
