@@ -88,6 +88,8 @@ def pg_url() -> Iterator[str]:
 
 
 TABLES = (
+    "enroll_failures",
+    "enrollment_codes",
     "tokens",
     "users",
     "read_log",

@@ -70,7 +70,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/log/proof/consistency"): EVERYONE,
     ("POST", "/v1/log/cosign"): EVERYONE,
 }
-PUBLIC = {"/healthz", "/readyz", "/v1/openapi.json", "/v1/docs"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/enroll", "/v1/openapi.json", "/v1/docs"}
 
 
 def concrete(path: str) -> str:

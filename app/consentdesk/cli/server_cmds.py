@@ -1,5 +1,5 @@
-"""Team server commands: ``serve``, ``db upgrade|verify``, ``user add|disable|enable|list``,
-``token create``.
+"""Team server commands: ``serve``, ``db upgrade|verify``, ``user add|disable|enable|list``
+(tokens and enrollment codes: :mod:`consentdesk.cli.token_cmds`).
 
 They need the ``server`` extra; its packages are imported only when one of
 these commands runs, so the desktop CLI stays quick and works without them.
@@ -85,14 +85,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _database_option(listing)
     listing.set_defaults(handler=cmd_user_list)
 
-    token = sub.add_parser("token", help="team server tokens")
-    token_sub = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
-    create = token_sub.add_parser(
-        "create", help="make a sign-in token for a user (printed once, stored only as a hash)"
-    )
-    create.add_argument("name")
-    _database_option(create)
-    create.set_defaults(handler=cmd_token_create)
+    from consentdesk.cli import token_cmds
+
+    token_cmds.register(sub)
 
 
 def _database_option(parser: argparse.ArgumentParser) -> None:
@@ -192,11 +187,13 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
             sys.stdout.write("\n")
             return 0
         from consentdesk.platform.calendar import calendar_env, controller_calendar
+        from consentdesk.server.db import make_engine, wait_for_database
 
         url = _database_url(args)
-        engine = _engine(args)
         calendar = controller_calendar(ctx.config)
         _setup_logging(args.log_level)
+        engine = make_engine(url)
+        wait_for_database(engine)  # a database still starting is waited for
         common: dict[str, Any] = {
             "host": args.host,
             "port": args.port,
@@ -305,20 +302,6 @@ def cmd_user_list(args: argparse.Namespace, ctx: Context) -> int:
         else:
             for v in viewers:
                 print(f"{v.name}\t{v.role}\t{v.team or ''}")
-        return 0
-
-    return _run(body)
-
-
-def cmd_token_create(args: argparse.Namespace, ctx: Context) -> int:
-    def body() -> int:
-        token = _store(args).create_token(args.name)
-        print(token)
-        print(
-            "Shown once: the server keeps only its hash. Paste it into the sidebar's "
-            "sign-in, which stores it in the OS keyring.",
-            file=sys.stderr,
-        )
         return 0
 
     return _run(body)

@@ -1,4 +1,9 @@
-"""Team server sign-in: server URL, token, Sign in / Sign out / Test connection.
+"""Team server sign-in: server URL, token or enrollment code, Sign in / Sign out / Test
+connection.
+
+An agent types the short one-time code their lead issued (``consentdesk enroll-code
+create``); the desk trades it for its own token (:mod:`consentdesk.stores.enrollment`),
+so nobody pastes secrets around.
 
 Signing in also makes the signed-in user the agent recorded with captures
 (``general.agent``), since the server records a capture only in its token's name.
@@ -35,6 +40,7 @@ from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import StateChip
 from consentdesk.platform import secrets
 from consentdesk.platform.config import ConfigError
+from consentdesk.stores.enrollment import enroll, looks_like_code
 from consentdesk.stores.http_backend import check_server_url, probe_server
 
 MANAGED = "Managed by your administrator"
@@ -90,9 +96,9 @@ class SignInPage(QWidget):
 
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText("Paste the token from your administrator")
-        self.token.setAccessibleName("Sign-in token")
-        token_label = QLabel("&Token")
+        self.token.setPlaceholderText("Enrollment code (ABCD-EFGH) or token from your lead")
+        self.token.setAccessibleName("Enrollment code or sign-in token")
+        token_label = QLabel("&Code or token")
         token_label.setBuddy(self.token)
         form.addRow(token_label, self.token)
 
@@ -151,7 +157,7 @@ class SignInPage(QWidget):
     def sign_in(self) -> None:
         url, token = self.url.text().strip(), self.token.text().strip()
         if not token:
-            self._fail_text("Paste the token your administrator gave you")
+            self._fail_text("Paste the token or type the enrollment code your lead gave you")
             return
         try:
             url = check_server_url(url)
@@ -161,6 +167,12 @@ class SignInPage(QWidget):
         ca_bundle = str(self.desk.config.get("server.ca_bundle")) or None
 
         def work() -> Viewer:
+            if looks_like_code(token):
+                # The code is spent here: keep the token it buys at once, and only in
+                # the keyring, so a failing check below does not lose it.
+                secret, _ = enroll(url, token, ca_bundle=ca_bundle)
+                secrets.set_token(url, secret)
+                return probe_server(url, secret, ca_bundle=ca_bundle)
             viewer = probe_server(url, token, ca_bundle=ca_bundle)
             secrets.set_token(url, token)
             return viewer
@@ -204,7 +216,9 @@ class SignInPage(QWidget):
         ca_bundle = str(self.desk.config.get("server.ca_bundle")) or None
 
         def work() -> Viewer:
-            token = typed or secrets.resolve_token(url)
+            # A code is one-time: testing must not spend it, so test the stored token.
+            usable = typed if typed and not looks_like_code(typed) else None
+            token = usable or secrets.resolve_token(url)
             if not token:
                 raise BackendError("not signed in: paste a token first")
             return probe_server(url, token, ca_bundle=ca_bundle)

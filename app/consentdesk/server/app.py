@@ -24,7 +24,7 @@ from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.catalogue import Catalogue, load_catalogue
 from consentdesk.domain.scripts import Script, load_scripts
 from consentdesk.platform.calendar import calendar_from_env
-from consentdesk.server.db import check_schema, make_engine
+from consentdesk.server.db import make_engine, wait_for_database
 from consentdesk.server.http import BODY_LIMIT, BodyLimitMiddleware, install_errors
 from consentdesk.server.openapi import PROBLEM_SCHEMA, schemas
 from consentdesk.server.routes import ROUTERS
@@ -49,6 +49,7 @@ def create_app(
         # crowd of them only queues for the interpreter lock between round trips.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
+        app.state.store.stop_listening()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -102,5 +103,5 @@ def app_from_env() -> FastAPI:
     if not url:
         raise RuntimeError("CONSENTDESK_DATABASE is not set")
     engine = make_engine(url)
-    check_schema(engine)
+    wait_for_database(engine)
     return create_app(engine, calendar=calendar_from_env())

@@ -8,6 +8,8 @@ reference data beside it; ``read_log`` records who read whose data.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,6 +120,34 @@ tokens = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("user_name", String(200), ForeignKey("users.name"), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Token lifecycle (0005): what the token is for, when it stops working, when
+    # it was last seen (updated at most once a minute), and when it was revoked.
+    Column("label", String(200), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# One-time enrollment codes (0005): a lead hands an agent a short code, the desk
+# trades it for its own token. Only the code's SHA-256 is stored.
+enrollment_codes = Table(
+    "enrollment_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_name", String(200), ForeignKey("users.name"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("token_days", Integer, nullable=True),  # the token's lifetime; NULL: no expiry
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+# Failed enrollment attempts, shared by every server process: the rate limit
+# counts them over a sliding window.
+enroll_failures = Table(
+    "enroll_failures",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 read_log = Table(
@@ -168,6 +198,9 @@ log_witnessed = Table(
 LEDGER_LOCK_KEY = 0x4344534B
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+UNREACHABLE = "cannot reach the database"
+WAIT_ENV = "CONSENTDESK_DB_WAIT"
+DEFAULT_WAIT_SECONDS = 60.0
 
 
 class DatabaseError(BackendError):
@@ -289,13 +322,45 @@ def check_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database: {_first_line(exc)}") from None
+        raise DatabaseError(f"{UNREACHABLE}: {_first_line(exc)}") from None
     head = head_revision()
     if current != head:
         raise DatabaseError(
             f"the database schema is at {current or 'nothing'}, this server needs {head}; "
             "run: consentdesk db upgrade --database URL"
         )
+
+
+def wait_for_database(engine: Engine, *, seconds: float | None = None) -> None:
+    """:func:`check_schema`, retrying an unreachable database for up to *seconds*
+    (``CONSENTDESK_DB_WAIT``, default 60): a server started with, or just before,
+    its database waits for it instead of exiting. A wrong schema fails at once."""
+    if seconds is None:
+        seconds = _wait_seconds()
+    deadline = time.monotonic() + seconds
+    delay = 0.25
+    while True:
+        try:
+            check_schema(engine)
+            return
+        except DatabaseError as exc:
+            if not str(exc).startswith(UNREACHABLE) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s; retrying for up to %.0fs", exc, deadline - time.monotonic())
+        engine.dispose()
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def _wait_seconds() -> float:
+    text = os.environ.get(WAIT_ENV, "").strip()
+    try:
+        value = float(text) if text else DEFAULT_WAIT_SECONDS
+    except ValueError:
+        raise DatabaseError(f"{WAIT_ENV} must be a number of seconds, not {text!r}") from None
+    if value < 0:
+        raise DatabaseError(f"{WAIT_ENV} must be 0 or more seconds")
+    return value
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,12 +8,8 @@ so any number of server processes build one unbroken chain.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import secrets
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -118,24 +114,21 @@ from consentdesk.domain.review_records import KIND_CALL_TAG, KIND_FLAG, KIND_INC
 from consentdesk.domain.scripts import Script
 from consentdesk.domain.status import current_status
 from consentdesk.server import problems
+from consentdesk.server import tokens as server_tokens
 from consentdesk.server.appender import Appender, Entry, Job, Plan
+from consentdesk.server.auth_cache import AuthCache
 from consentdesk.server.db import (
     entries,
     is_sqlite,
     read_log,
     requests,
     subjects,
-    tokens,
     users,
 )
 
 log = logging.getLogger("consentdesk.server.store")
 
 T = TypeVar("T")
-TOKEN_PREFIX = "cdt_"
-# A token's user is looked up at most this often per process; disabling a
-# user therefore takes effect within this many seconds.
-AUTH_CACHE_SECONDS = 5.0
 AnyRecord = ConsentEvent | NewRequest | RequestChange
 ReviewRecord = FlagNote | IncidentNote | CallTag
 # Ledger kinds the review lists as captured actions; review records (flags,
@@ -148,10 +141,6 @@ _ACTION_STATES = {
 }
 NO_SUBJECT = ""  # the subject column of records about no one customer
 ALL_SUBJECTS = "*"  # read-log subject of a list that spans customers
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def as_utc(value: datetime) -> datetime:
@@ -181,9 +170,8 @@ class Store:
         self.calendar = calendar
         self.catalogue = catalogue
         self.scripts = tuple(scripts)
-        self._auth_cache: dict[str, tuple[float, tuple[Viewer, bool]]] = {}
-        self._auth_lock = threading.Lock()
         self._appender = Appender(engine)
+        self._auth = AuthCache.for_engine(engine)
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
@@ -194,42 +182,29 @@ class Store:
 
     # --- identity ---------------------------------------------------------------
 
+    def stop_listening(self) -> None:
+        """Stop this process's token-change listener (at shutdown)."""
+        self._auth.stop()
+
     def cached_viewer(self, token: str) -> Viewer | None:
-        """The token's user if this process looked it up recently (no database)."""
-        with self._auth_lock:
-            cached = self._auth_cache.get(hash_token(token))
-        if cached is None or cached[0] < time.monotonic():
-            return None
-        viewer, disabled = cached[1]
-        if disabled:
-            raise problems.forbidden("this account is disabled", problems.ACCOUNT_DISABLED)
-        return viewer
+        """The token's user if this process may trust what it knows (no database)."""
+        return self._auth.get(token)
 
     def authenticate(self, token: str) -> Viewer:
-        key = hash_token(token)
-        now = time.monotonic()
-        with self._auth_lock:
-            cached = self._auth_cache.get(key)
-        if cached is None or cached[0] < now:
-            found = _retry_on_disconnect(lambda: self._lookup(key))
-            if found is None:  # unknown tokens are not remembered
-                raise problems.unauthorized("the token is not valid")
-            cached = (now + AUTH_CACHE_SECONDS, found)
-            with self._auth_lock:
-                if len(self._auth_cache) > 10_000:
-                    self._auth_cache.clear()
-                self._auth_cache[key] = cached
-        viewer, disabled = cached[1]
-        if disabled:
-            raise problems.forbidden("this account is disabled", problems.ACCOUNT_DISABLED)
-        return viewer
+        """The token's user; a revocation or a disabled user takes effect at the
+        next request in every process (see :mod:`.auth_cache`)."""
+        known = self._auth.get(token)
+        if known is not None:
+            return known
+        epoch = self._auth.epoch
 
-    def _lookup(self, token_hash: str) -> tuple[Viewer, bool] | None:
-        with self._reading() as conn:
-            row = conn.execute(_TOKEN_USER, {"token_hash": token_hash}).first()
-        if row is None:
-            return None
-        return Viewer(name=row.name, role=Role(row.role), team=row.team), bool(row.disabled)
+        def attempt() -> tuple[Viewer, datetime | None]:
+            with self._reading() as conn:
+                return server_tokens.lookup_with_expiry(conn, token, utcnow())
+
+        viewer, expires_at = _retry_on_disconnect(attempt)
+        self._auth.put(token, viewer, expires_at, epoch)
+        return viewer
 
     def add_user(self, name: str, role: Role, *, team: str | None = None) -> None:
         name = name.strip()
@@ -251,21 +226,13 @@ class Store:
             done = conn.execute(
                 update(users).where(users.c.name == name).values(disabled=disabled)
             ).rowcount
+            server_tokens.notify_auth_change(conn)
         if not done:
             raise NotFound(f"no user {name!r}")
 
-    def create_token(self, name: str) -> str:
+    def create_token(self, name: str, *, days: int | None = None, label: str | None = None) -> str:
         """A new token for *name*; only its SHA-256 is stored, so show it once."""
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        with self.engine.begin() as conn:
-            if not conn.execute(select(users.c.name).where(users.c.name == name)).first():
-                raise NotFound(f"no user {name!r}; add it first with: consentdesk user add")
-            conn.execute(
-                insert(tokens).values(
-                    token_hash=hash_token(token), user_name=name, created_at=utcnow()
-                )
-            )
-        return token
+        return server_tokens.create_token(self.engine, name, days=days, label=label)[0]
 
     def users(self) -> list[Viewer]:
         with self.engine.connect() as conn:
@@ -1025,11 +992,6 @@ def _check_agent(viewer: Viewer, agent: str) -> None:
         )
 
 
-_TOKEN_USER = (
-    select(users.c.name, users.c.role, users.c.team, users.c.disabled)
-    .join(tokens, tokens.c.user_name == users.c.name)
-    .where(tokens.c.token_hash == bindparam("token_hash"))
-)
 _PROFILE = select(subjects.c.customer_ref, subjects.c.display_name).where(
     subjects.c.number == bindparam("number")
 )

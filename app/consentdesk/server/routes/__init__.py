@@ -3,10 +3,12 @@
 from fastapi import APIRouter
 
 from consentdesk.server.routes import (
+    enroll,
     health,
     incidents,
     ledger,
     log,
+    monitoring,
     reference,
     requests,
     review,
@@ -15,6 +17,8 @@ from consentdesk.server.routes import (
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
+    monitoring.router,
+    enroll.router,
     reference.router,
     subjects.router,
     ledger.router,
