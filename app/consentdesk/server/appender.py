@@ -42,6 +42,7 @@ from consentdesk.domain.codec import GENESIS, link_hash
 from consentdesk.domain.model import DomainError, Receipt, utcnow
 from consentdesk.domain.review import Viewer
 from consentdesk.server import problems
+from consentdesk.server.changes import notify_appended
 from consentdesk.server.db import entries, write_transaction
 
 log = logging.getLogger("consentdesk.server.appender")
@@ -206,7 +207,9 @@ class Appender:
         for attempt in (1, 2):
             try:
                 with write_transaction(self.engine) as conn:
-                    return _append_batch(conn, batch)
+                    outcomes = _append_batch(conn, batch)
+                    notify_appended(conn)  # change-feed listeners wake on commit
+                    return outcomes
             except DBAPIError as exc:
                 # A dropped connection: nothing was committed; try once more afresh.
                 if attempt == 2 or not exc.connection_invalidated:

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from consentdesk.server.routes import (
+    changes,
     health,
     incidents,
     ledger,
@@ -10,6 +11,7 @@ from consentdesk.server.routes import (
     requests,
     review,
     subjects,
+    webhooks,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -20,4 +22,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     requests.router,
     review.router,
     incidents.router,
+    changes.router,
+    webhooks.router,
 )
