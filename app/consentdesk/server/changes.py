@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, text
@@ -93,7 +94,10 @@ def _context(conn: Connection, page: Sequence[Any], after: int) -> list[LedgerRo
 
 
 def _row(r: Any) -> LedgerRow:
-    return LedgerRow(int(r.seq), r.kind, r.recorded_at, r.body)
+    at = r.recorded_at
+    if at.tzinfo is None:  # SQLite hands back naive UTC
+        at = at.replace(tzinfo=UTC)
+    return LedgerRow(int(r.seq), r.kind, at, r.body)
 
 
 def pseudonym_key(engine: Engine) -> bytes:
