@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "consentdesk.cli.server_cmds",
     "consentdesk.cli.sidebar_cmds",
     "consentdesk.cli.review_cmds",
+    "consentdesk.cli.changes_cmds",
+    "consentdesk.cli.webhook_cmds",
 ]
 
 
