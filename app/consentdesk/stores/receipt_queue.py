@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -143,7 +144,8 @@ class ReceiptQueue:
     def enqueue(self, mail: ReceiptMail, to_addr: str, sender: str) -> ReceiptStatus:
         """Queue a receipt durably (on disk when this returns)."""
         to_addr = check_email(to_addr)
-        message = build_message(mail, to_addr, sender).as_bytes()
+        # SMTP line ends (CRLF): smtplib sends bytes as they are.
+        message = build_message(mail, to_addr, sender).as_bytes(policy=policy.SMTP)
         rid, now = str(uuid.uuid4()), utcnow().isoformat()
         with self._tx() as conn:
             conn.execute(
