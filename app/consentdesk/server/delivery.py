@@ -206,6 +206,7 @@ class DeliveryWorker:
     def _send_chain(self, chain: _Chain) -> None:
         delivered: list[int] = []
         recovered = False
+        done = False
         try:
             for item in chain.items:
                 error = self._post(chain, item)
@@ -214,12 +215,13 @@ class DeliveryWorker:
                     recovered = recovered or item.attempts > 0
                     continue
                 self._ack(delivered, chain.endpoint_id, recovered)
-                delivered = []
                 self._failed(item, error, chain)
                 return
+            done = True
         finally:
             self._ack(delivered, chain.endpoint_id, recovered)
-            self._release(chain)
+            if not done:  # the rest of the chain waits behind its head again
+                self._release(chain)
 
     def _post(self, chain: _Chain, item: _Item) -> str | None:
         body = item.payload.encode("utf-8")
