@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, and_, exists, select, text, update
+from sqlalchemy import Engine, and_, exists, func, select, text, tuple_, update
 
 from consentdesk import __version__
 from consentdesk.domain.catalogue import Catalogue
@@ -137,7 +137,16 @@ class DeliveryWorker:
         fanned = fan_out(self.engine, self.catalogue, self._key)
         chains = self._claim()
         if chains:
-            list(self._pool.map(self._send_chain, chains))
+            sent = list(self._pool.map(self._send_chain, chains))
+            # One acknowledgement for the round: the ack is what costs, not the send.
+            self._ack(
+                [i for ids, _ in sent for i in ids],
+                {
+                    c.endpoint_id
+                    for c, (_, recovered) in zip(chains, sent, strict=True)
+                    if recovered
+                },
+            )
         return bool(fanned or chains)
 
     # --- claiming -------------------------------------------------------------------
@@ -177,25 +186,41 @@ class DeliveryWorker:
                         select(e).where(e.c.id.in_({h.endpoint_id for h in found}))
                     )
                 }
-                chains = []
-                for head in found:
-                    rows = conn.execute(
-                        select(d.c.id, d.c.msg_id, d.c.payload, d.c.attempts, d.c.first_try_at)
-                        .where(
-                            d.c.endpoint_id == head.endpoint_id,
-                            d.c.order_key == head.order_key,
-                            d.c.state == PENDING,
-                            d.c.id >= head.id,
+                # Every claimed queue's deliveries in one read; at most CHAIN each.
+                queues = {(h.endpoint_id, h.order_key): h.id for h in found}
+                ranked = (
+                    select(
+                        d.c.id,
+                        d.c.endpoint_id,
+                        d.c.order_key,
+                        d.c.msg_id,
+                        d.c.payload,
+                        d.c.attempts,
+                        d.c.first_try_at,
+                        func.row_number()
+                        .over(partition_by=(d.c.endpoint_id, d.c.order_key), order_by=d.c.id)
+                        .label("n"),
+                    )
+                    .where(
+                        tuple_(d.c.endpoint_id, d.c.order_key).in_(list(queues)),
+                        d.c.state == PENDING,
+                    )
+                    .subquery()
+                )
+                rows = conn.execute(
+                    select(ranked).where(ranked.c.n <= CHAIN).order_by(ranked.c.id)
+                ).all()
+                items: dict[tuple[str, str], list[_Item]] = {q: [] for q in queues}
+                for r in rows:
+                    queue = items[(r.endpoint_id, r.order_key)]
+                    if r.id >= queues[(r.endpoint_id, r.order_key)] and len(queue) < CHAIN:
+                        queue.append(
+                            _Item(r.id, r.msg_id, r.payload, r.attempts, _aware(r.first_try_at))
                         )
-                        .order_by(d.c.id)
-                        .limit(CHAIN)
-                    ).all()
-                    ep = endpoints[head.endpoint_id]
-                    items = [
-                        _Item(r.id, r.msg_id, r.payload, r.attempts, _aware(r.first_try_at))
-                        for r in rows
-                    ]
-                    chains.append(_Chain(ep.id, ep.url, _secrets(ep, now), items))
+                chains = [
+                    _Chain(ep, endpoints[ep].url, _secrets(endpoints[ep], now), queue)
+                    for (ep, _), queue in items.items()
+                ]
                 lease = now + timedelta(seconds=30 + self.policy.timeout * CHAIN)
                 ids = [i.id for c in chains for i in c.items]
                 conn.execute(update(d).where(d.c.id.in_(ids)).values(lease_until=lease))
@@ -203,25 +228,24 @@ class DeliveryWorker:
 
     # --- sending --------------------------------------------------------------------
 
-    def _send_chain(self, chain: _Chain) -> None:
+    def _send_chain(self, chain: _Chain) -> tuple[list[int], bool]:
+        """Send a chain in order up to its first failure: the delivered ids, and
+        whether a retry among them succeeded (the receiver is back)."""
         delivered: list[int] = []
         recovered = False
-        done = False
         try:
             for item in chain.items:
                 error = self._post(chain, item)
-                if error is None:
-                    delivered.append(item.id)
-                    recovered = recovered or item.attempts > 0
-                    continue
-                self._ack(delivered, chain.endpoint_id, recovered)
-                self._failed(item, error, chain)
-                return
-            done = True
-        finally:
-            self._ack(delivered, chain.endpoint_id, recovered)
-            if not done:  # the rest of the chain waits behind its head again
-                self._release(chain)
+                if error is not None:
+                    self._failed(item, error, chain)
+                    break
+                delivered.append(item.id)
+                recovered = recovered or item.attempts > 0
+        except Exception:
+            log.exception("webhook delivery to endpoint %s failed", chain.endpoint_id)
+        if len(delivered) < len(chain.items):  # the rest waits behind its head again
+            self._release([i.id for i in chain.items[len(delivered) :]])
+        return delivered, recovered
 
     def _post(self, chain: _Chain, item: _Item) -> str | None:
         body = item.payload.encode("utf-8")
@@ -240,7 +264,7 @@ class DeliveryWorker:
             return None
         return f"HTTP {answer.status_code}"
 
-    def _ack(self, ids: list[int], endpoint_id: str, recovered: bool) -> None:
+    def _ack(self, ids: list[int], recovered: set[str]) -> None:
         if not ids:
             return
         d = webhook_deliveries
@@ -254,13 +278,12 @@ class DeliveryWorker:
                 .where(d.c.id.in_(ids), d.c.state == PENDING)
                 .values(state=DELIVERED, delivered_at=now, lease_until=None)
             )
-            if recovered:  # the receiver is back: its waiting retries go now
+            for endpoint_id in sorted(recovered):  # back: its waiting retries go now
                 conn.execute(
                     update(d)
                     .where(d.c.endpoint_id == endpoint_id, d.c.state == PENDING, d.c.next_at > now)
                     .values(next_at=now)
                 )
-        ids.clear()
 
     def _failed(self, item: _Item, error: str, chain: _Chain) -> None:
         d = webhook_deliveries
@@ -290,13 +313,11 @@ class DeliveryWorker:
         with self.engine.begin() as conn:
             conn.execute(update(d).where(d.c.id == item.id).values(values))
 
-    def _release(self, chain: _Chain) -> None:
+    def _release(self, ids: list[int]) -> None:
         d = webhook_deliveries
         with self.engine.begin() as conn:
             conn.execute(
-                update(d)
-                .where(d.c.id.in_([i.id for i in chain.items]), d.c.state == PENDING)
-                .values(lease_until=None)
+                update(d).where(d.c.id.in_(ids), d.c.state == PENDING).values(lease_until=None)
             )
 
 
