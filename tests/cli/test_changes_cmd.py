@@ -76,3 +76,9 @@ def test_a_bad_cursor_is_a_usage_error(cli: Run) -> None:
     result = cli("changes", "--after", "yesterday", "--json")
     assert result.returncode == 2
     assert "cursor" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_mail_password_needs_the_mail_settings_first(cli: Run) -> None:
+    result = cli("mail", "set-password")
+    assert result.returncode == 2
+    assert "mail.smtp_host" in result.stderr and "Traceback" not in result.stderr

@@ -278,3 +278,25 @@ def test_bad_addresses_are_refused_without_repeating_them(tmp_path: Path, bad: s
     with pytest.raises(DomainError) as err:
         check_email(bad)
     assert bad == "" or bad not in str(err.value)
+
+
+def test_smtp_settings_come_from_the_config_and_the_keyring(
+    tmp_path: Path, memory_keyring: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consentdesk.platform import secrets
+    from consentdesk.platform.config import Config
+    from consentdesk.stores.receipt_queue import smtp_settings
+
+    monkeypatch.delenv(secrets.SMTP_PASSWORD_ENV, raising=False)
+    config = Config.load(user_file=tmp_path / "config.toml", site_files=[])
+    assert smtp_settings(config) is None  # no mail server: no receipts
+    config.set("mail.smtp_host", "Mail.Example.org")
+    config.set("mail.smtp_user", "desk")
+    config.set("mail.smtp_port", 2525)
+    secrets.set_smtp_password("mail.example.org", "desk", "s3cret")
+    smtp = smtp_settings(config)
+    assert smtp is not None
+    assert (smtp.port, smtp.starttls, smtp.password) == (2525, True, "s3cret")
+    assert smtp.sender == "privacy@example.com"  # the controller's address by default
+    with pytest.raises(ValueError):
+        config.set("mail.smtp_port", 0)

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "consentdesk.cli.review_cmds",
     "consentdesk.cli.changes_cmds",
     "consentdesk.cli.webhook_cmds",
+    "consentdesk.cli.mail_cmds",
 ]
 
 
