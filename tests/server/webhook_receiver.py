@@ -5,7 +5,9 @@ the same port."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +24,11 @@ class Delivery:
     received: float
 
 
+class _Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops concurrent connects (1 s SYN retries)
+
+
 @dataclass
 class Receiver:
     """Verifies with *secret* (set once the endpoint is registered)."""
@@ -33,11 +40,24 @@ class Receiver:
     status: int = 204  # what a verified delivery is answered with
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _open: set[socket.socket] = field(default_factory=set)
 
     def start(self) -> Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver._open.add(self.connection)
+
+            def finish(self) -> None:
+                super().finish()
+                with receiver._lock:
+                    receiver._open.discard(self.connection)
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -48,6 +68,7 @@ class Receiver:
                     with receiver._lock:
                         receiver.rejected.append(str(exc))
                     self.send_response(400)
+                    self.send_header("content-length", "0")
                     self.end_headers()
                     return
                 status = receiver.status
@@ -63,8 +84,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -75,6 +95,11 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:  # kept-alive connections go down too, as in a crash
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            self._open.clear()
 
     @property
     def url(self) -> str:
