@@ -99,7 +99,7 @@ def test_a_withdrawal_reaches_a_receiver_signed_and_the_feed(
     server_process: Callable[..., ServerProcess],
     tmp_path: Path,
 ) -> None:
-    url, _engine, tokens = team
+    url, engine, tokens = team
     server = server_process(url)
     endpoint = register(server, tokens["adam"], receiver.url, ["consent.changed"])
     receiver.secret = str(endpoint["secret"])
@@ -131,7 +131,12 @@ def test_a_withdrawal_reaches_a_receiver_signed_and_the_feed(
     assert withdrawn["data"]["subject_id"].startswith("sub_")
     assert numbers.payloads()[1]["data"]["subject"] == NUMBER
 
-    feed = changes(server, tokens["adam"])
+    assert NUMBER not in str(changes(server, tokens["adam"]))  # pseudonymous by default
+    with engine.connect() as conn:
+        logged = conn.execute(text("SELECT count(*) FROM read_log")).scalar()
+    feed = changes(server, tokens["adam"], numbers="true")
+    with engine.connect() as conn:  # the number left the server: a logged read
+        assert conn.execute(text("SELECT count(*) FROM read_log")).scalar() == logged + 1
     states = [(c["data"]["subject"], c["data"]["state"]) for c in feed["changes"]]
     assert states == [(NUMBER, "given"), (NUMBER, "withdrawn")]
     assert changes(server, tokens["adam"], after=feed["next"])["changes"] == []

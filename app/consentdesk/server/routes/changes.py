@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from consentdesk.domain.changes import parse_cursor, subject_pseudonym
-from consentdesk.domain.review import Role, Viewer
+from consentdesk.domain.review import ReadAccess, ReadKind, Role, Viewer
 from consentdesk.server import problems
 from consentdesk.server.changes import PAGE_LIMIT, ChangeSignal, pseudonym_key, read_changes
 from consentdesk.server.deps import Creds, StoreDep, ok, viewer_async
@@ -50,7 +50,9 @@ def require_admin(viewer: Viewer) -> None:
         "state changes (`request.changed`) and incident changes (`incident.changed`), "
         "strictly in ledger order. Start with no `after`, then pass the answer's `next`; "
         "any earlier cursor replays from there. With `wait` (seconds) the answer waits "
-        "for the first change instead of coming back empty. Admins only."
+        "for the first change instead of coming back empty. Subjects appear as a "
+        "pseudonymous `subject_id`; `numbers=true` adds the number and logs the read. "
+        "Admins only."
     ),
     responses={200: {"description": "A page", "content": {"application/json": {"schema": _PAGE}}}},
 )
@@ -61,6 +63,9 @@ async def get_changes(
     after: Annotated[str | None, Query(description="`next` of an earlier answer")] = None,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait")] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT, description="Entries read")] = PAGE_LIMIT,
+    numbers: Annotated[
+        bool, Query(description="Add subjects' numbers (each one read is in the read log)")
+    ] = False,
 ) -> Response:
     viewer = await viewer_async(store, creds)
     require_admin(viewer)
@@ -74,10 +79,13 @@ async def get_changes(
     def page() -> tuple[list[dict[str, object]], int]:
         with store.engine.connect() as conn:
             changes, nxt = read_changes(conn, store.catalogue, cursor, limit)
+        if numbers:  # numbers leave the server: each one is a logged read
+            for subject in sorted({c.subject for c in changes if c.subject}):
+                store.log_read(viewer, ReadAccess(viewer.name, subject, ReadKind.EXPORT))
         return [
             c.to_json(
                 subject_id=subject_pseudonym(key, c.subject) if c.subject else None,
-                include_number=True,
+                include_number=numbers,
             )
             for c in changes
         ], nxt
