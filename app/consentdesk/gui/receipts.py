@@ -79,7 +79,8 @@ class ReceiptBox(QFrame):
             return
         self.number, self.events, self.receipt_id = events[0].subject, events, None
         self._poll.stop()
-        configured = smtp_settings(self.desk.config) is not None
+        # Only the setting: the keyring (the password) is read on the worker.
+        configured = bool(str(self.desk.config.get("mail.smtp_host")).strip())
         self.send_button.setEnabled(configured)
         self.address.setEnabled(configured)
         self.address.clear()
