@@ -87,7 +87,17 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-TABLES = ("tokens", "users", "read_log", "subjects", "requests", "entries")
+TABLES = (
+    "tokens",
+    "users",
+    "read_log",
+    "subjects",
+    "requests",
+    "entries",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "feed_state",
+)
 
 
 def wipe(engine: Engine) -> None:

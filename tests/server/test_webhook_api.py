@@ -22,6 +22,7 @@ def test_endpoint_lifecycle_over_http(api: Api) -> None:
         endpoint = made.json()
         assert endpoint["secret"].startswith("whsec_") and endpoint["enabled"] is True
         listed = {e["id"]: e for e in admin.get("/v1/admin/webhooks").json()}
+        assert list(listed) == [endpoint["id"]]
         assert "secret" not in listed[endpoint["id"]]
         assert listed[endpoint["id"]]["include_numbers"] is False
 
