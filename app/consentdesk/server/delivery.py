@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, and_, exists, func, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, and_, exists, func, select, text, tuple_, update
 
 from consentdesk import __version__
 from consentdesk.domain.catalogue import Catalogue
@@ -152,29 +152,13 @@ class DeliveryWorker:
     # --- claiming -------------------------------------------------------------------
 
     def _claim(self) -> list[_Chain]:
+        """Lease the heads of up to HEADS_PER_ROUND queues and what waits behind them."""
         d, e = webhook_deliveries, webhook_endpoints
         now = utcnow()
-        earlier = webhook_deliveries.alias("earlier")
-        heads = (
-            select(d.c.id, d.c.endpoint_id, d.c.order_key)
-            .join(e, and_(e.c.id == d.c.endpoint_id, e.c.enabled.is_(True)))
-            .where(
-                d.c.state == PENDING,
-                d.c.next_at <= now,
-                (d.c.lease_until.is_(None)) | (d.c.lease_until < now),
-                ~exists().where(
-                    earlier.c.endpoint_id == d.c.endpoint_id,
-                    earlier.c.order_key == d.c.order_key,
-                    earlier.c.state == PENDING,
-                    earlier.c.id < d.c.id,
-                ),
-            )
-            .order_by(d.c.id)
-            .limit(HEADS_PER_ROUND)
-        )
         with self.engine.connect() as conn:
             conn = conn.execution_options(ledger_write=is_sqlite(conn))
             with conn.begin():
+                heads = _heads(now)
                 if not is_sqlite(conn):
                     heads = heads.with_for_update(of=d, skip_locked=True)
                 found = conn.execute(heads).all()
@@ -186,37 +170,8 @@ class DeliveryWorker:
                         select(e).where(e.c.id.in_({h.endpoint_id for h in found}))
                     )
                 }
-                # Every claimed queue's deliveries in one read; at most CHAIN each.
                 queues = {(h.endpoint_id, h.order_key): h.id for h in found}
-                ranked = (
-                    select(
-                        d.c.id,
-                        d.c.endpoint_id,
-                        d.c.order_key,
-                        d.c.msg_id,
-                        d.c.payload,
-                        d.c.attempts,
-                        d.c.first_try_at,
-                        func.row_number()
-                        .over(partition_by=(d.c.endpoint_id, d.c.order_key), order_by=d.c.id)
-                        .label("n"),
-                    )
-                    .where(
-                        tuple_(d.c.endpoint_id, d.c.order_key).in_(list(queues)),
-                        d.c.state == PENDING,
-                    )
-                    .subquery()
-                )
-                rows = conn.execute(
-                    select(ranked).where(ranked.c.n <= CHAIN).order_by(ranked.c.id)
-                ).all()
-                items: dict[tuple[str, str], list[_Item]] = {q: [] for q in queues}
-                for r in rows:
-                    queue = items[(r.endpoint_id, r.order_key)]
-                    if r.id >= queues[(r.endpoint_id, r.order_key)] and len(queue) < CHAIN:
-                        queue.append(
-                            _Item(r.id, r.msg_id, r.payload, r.attempts, _aware(r.first_try_at))
-                        )
+                items = _queued(conn, queues)
                 chains = [
                     _Chain(ep, endpoints[ep].url, _secrets(endpoints[ep], now), queue)
                     for (ep, _), queue in items.items()
@@ -319,6 +274,59 @@ class DeliveryWorker:
             conn.execute(
                 update(d).where(d.c.id.in_(ids), d.c.state == PENDING).values(lease_until=None)
             )
+
+
+def _heads(now: datetime) -> Any:
+    """Due, unleased deliveries with no earlier pending one in their queue."""
+    d, e = webhook_deliveries, webhook_endpoints
+    earlier = webhook_deliveries.alias("earlier")
+    return (
+        select(d.c.id, d.c.endpoint_id, d.c.order_key)
+        .join(e, and_(e.c.id == d.c.endpoint_id, e.c.enabled.is_(True)))
+        .where(
+            d.c.state == PENDING,
+            d.c.next_at <= now,
+            (d.c.lease_until.is_(None)) | (d.c.lease_until < now),
+            ~exists().where(
+                earlier.c.endpoint_id == d.c.endpoint_id,
+                earlier.c.order_key == d.c.order_key,
+                earlier.c.state == PENDING,
+                earlier.c.id < d.c.id,
+            ),
+        )
+        .order_by(d.c.id)
+        .limit(HEADS_PER_ROUND)
+    )
+
+
+def _queued(
+    conn: Connection, queues: dict[tuple[str, str], int]
+) -> dict[tuple[str, str], list[_Item]]:
+    """Every claimed queue's pending deliveries in one read, at most CHAIN each, in order."""
+    d = webhook_deliveries
+    ranked = (
+        select(
+            d.c.id,
+            d.c.endpoint_id,
+            d.c.order_key,
+            d.c.msg_id,
+            d.c.payload,
+            d.c.attempts,
+            d.c.first_try_at,
+            func.row_number()
+            .over(partition_by=(d.c.endpoint_id, d.c.order_key), order_by=d.c.id)
+            .label("n"),
+        )
+        .where(tuple_(d.c.endpoint_id, d.c.order_key).in_(list(queues)), d.c.state == PENDING)
+        .subquery()
+    )
+    rows = conn.execute(select(ranked).where(ranked.c.n <= CHAIN).order_by(ranked.c.id)).all()
+    items: dict[tuple[str, str], list[_Item]] = {q: [] for q in queues}
+    for r in rows:
+        key = (r.endpoint_id, r.order_key)
+        if r.id >= queues[key]:
+            items[key].append(_Item(r.id, r.msg_id, r.payload, r.attempts, _aware(r.first_try_at)))
+    return items
 
 
 def _aware(value: datetime | None) -> datetime | None:
