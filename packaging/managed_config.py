@@ -2,7 +2,7 @@
 
 Generated from the settings registry so every setting, its default and its help
 appear; run this after adding a setting (a test compares the committed file):
-    /tmp/venv/bin/python packaging/managed_config.py
+    .venv/bin/python packaging/managed_config.py
 """
 
 from __future__ import annotations

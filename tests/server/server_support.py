@@ -99,6 +99,9 @@ TABLES = (
     "log_nodes",
     "log_checkpoints",
     "log_witnessed",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "feed_state",
 )
 
 

@@ -32,6 +32,7 @@ PROBLEM = "application/problem+json"
 # test_route_table_is_complete), so its 401/403 behaviour is tested from day one.
 EVERYONE = "every signed-in user"
 REVIEWERS = "leads and admins"
+ADMINS = "admins"
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/me"): EVERYONE,
     ("GET", "/v1/catalogue"): EVERYONE,
@@ -69,6 +70,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/log/proof/inclusion"): EVERYONE,
     ("GET", "/v1/log/proof/consistency"): EVERYONE,
     ("POST", "/v1/log/cosign"): EVERYONE,
+    ("GET", "/v1/changes"): ADMINS,
+    ("GET", "/v1/admin/webhooks"): ADMINS,
+    ("POST", "/v1/admin/webhooks"): ADMINS,
+    ("POST", "/v1/admin/webhooks/{endpoint_id}/disable"): ADMINS,
+    ("POST", "/v1/admin/webhooks/{endpoint_id}/enable"): ADMINS,
+    ("POST", "/v1/admin/webhooks/{endpoint_id}/rotate-secret"): ADMINS,
+    ("GET", "/v1/admin/webhooks/dead-letters"): ADMINS,
+    ("POST", "/v1/admin/webhooks/{endpoint_id}/replay"): ADMINS,
 }
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/enroll", "/v1/openapi.json", "/v1/docs"}
 
@@ -80,6 +89,7 @@ def concrete(path: str) -> str:
         .replace("{event_id}", str(uuid.uuid4()))
         .replace("{incident_id}", str(uuid.uuid4()))
         .replace("{ref}", "RQ-2345-6789-ABCD")
+        .replace("{endpoint_id}", str(uuid.uuid4()))
     )
 
 
@@ -143,6 +153,14 @@ def test_every_route_refuses_a_disabled_account(api: Api, method: str, path: str
 def test_agents_cannot_open_the_review(api: Api, method: str, path: str) -> None:
     with api.client("alice") as client:
         response = client.request(method, concrete(path))
+    assert assert_problem(response, 403)["title"] == "Not allowed"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(k for k, v in ROUTES.items() if v == ADMINS))
+@pytest.mark.parametrize("user", ["alice", "lena"])
+def test_only_admins_manage_integrations(api: Api, method: str, path: str, user: str) -> None:
+    with api.client(user) as client:
+        response = client.request(method, concrete(path), content=b"{}")
     assert assert_problem(response, 403)["title"] == "Not allowed"
 
 

@@ -26,6 +26,9 @@ COMMAND_MODULES = [
     "consentdesk.cli.config_cmds",
     "consentdesk.cli.outbox_cmds",
     "consentdesk.cli.log_cmds",
+    "consentdesk.cli.changes_cmds",
+    "consentdesk.cli.webhook_cmds",
+    "consentdesk.cli.mail_cmds",
 ]
 SERVER_COMMANDS = "consentdesk.cli.server_cmds"
 # Commands that open a window: a broken config shows an error window there, since

@@ -146,7 +146,11 @@ def build_sidebar(
         settings_pages=[team_server_page, *(settings_pages or [])],
         incident_poll_ms=incident_poll_ms,
     )
-    return Sidebar(desk=desk, calls=calls, window=window, runner=runner)
+    sidebar = Sidebar(desk=desk, calls=calls, window=window, runner=runner)
+    from consentdesk.gui.receipts import attach_receipts
+
+    sidebar.cleanups.append(attach_receipts(window.panel, desk, ctx.data_dir).stop)
+    return sidebar
 
 
 def _peak_rss_kb() -> int:

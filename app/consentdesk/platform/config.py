@@ -95,6 +95,12 @@ def _timezone(value: Any) -> str:
     return value
 
 
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError("must be a port number from 1 to 65535")
+    return value
+
+
 def _str_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValueError('must be a list of texts, e.g. ["Partner GmbH"]')
@@ -158,6 +164,12 @@ SETTINGS: tuple[Setting, ...] = (
         "How a customer withdraws consent, as stated in exports",
     ),
     Setting("privacy.third_parties", (), _str_list, "Recipients named in exports (empty: none)"),
+    Setting("mail.smtp_host", "", _str, "SMTP server for receipt e-mails (empty: no receipts)"),
+    Setting("mail.smtp_port", 587, _port, "SMTP port (587 with STARTTLS, 25 without)"),
+    Setting("mail.starttls", True, _bool, "Upgrade the SMTP connection with STARTTLS"),
+    Setting("mail.smtp_user", "", _str, "SMTP user (the password lives in the OS keyring)"),
+    Setting("mail.sender", "", _str, "From address of receipt e-mails"),
+    Setting("mail.ca_bundle", "", _str, "Extra CA bundle file for the SMTP server's TLS"),
     Setting(
         "general.role",
         "agent",

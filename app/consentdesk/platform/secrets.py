@@ -86,3 +86,30 @@ def resolve_token(server_url: str) -> str | None:
     except KeyringUnavailable:
         stored = None
     return stored or env_token()
+
+
+# --- the SMTP password for receipt e-mails ------------------------------------------
+
+SMTP_PASSWORD_ENV = "CONSENTDESK_SMTP_PASSWORD"
+
+
+def _smtp_username(host: str, user: str) -> str:
+    return f"smtp:{user}@{host.strip().lower()}"
+
+
+def set_smtp_password(host: str, user: str, password: str) -> None:
+    if not password:
+        raise ValueError("the password is empty")
+    try:
+        _backend().set_password(SERVICE, _smtp_username(host, user), password)
+    except keyring.errors.KeyringError as exc:
+        raise KeyringUnavailable(f"the OS keyring cannot store the password: {exc}") from None
+
+
+def smtp_password(host: str, user: str) -> str | None:
+    """The keyring's SMTP password for *user* at *host*, else ``CONSENTDESK_SMTP_PASSWORD``."""
+    try:
+        stored = _backend().get_password(SERVICE, _smtp_username(host, user))
+    except (KeyringUnavailable, keyring.errors.KeyringError):
+        stored = None
+    return stored or os.environ.get(SMTP_PASSWORD_ENV) or None

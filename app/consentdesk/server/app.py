@@ -24,7 +24,9 @@ from consentdesk.domain.calendars import DEFAULT_CALENDAR, Calendar
 from consentdesk.domain.catalogue import Catalogue, load_catalogue
 from consentdesk.domain.scripts import Script, load_scripts
 from consentdesk.platform.calendar import calendar_from_env
+from consentdesk.server.changes import ChangeSignal
 from consentdesk.server.db import make_engine, wait_for_database
+from consentdesk.server.delivery import start_feed, stop_feed
 from consentdesk.server.http import BODY_LIMIT, BodyLimitMiddleware, install_errors
 from consentdesk.server.openapi import PROBLEM_SCHEMA, schemas
 from consentdesk.server.routes import ROUTERS
@@ -48,8 +50,12 @@ def create_app(
         # Few worker threads: request threads mostly wait on the database, and a
         # crowd of them only queues for the interpreter lock between round trips.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        yield
-        app.state.store.stop_listening()
+        feed = start_feed(app.state.engine, app.state.store.catalogue, app.state.signal)
+        try:
+            yield
+        finally:
+            stop_feed(app.state.signal, feed)
+            app.state.store.stop_listening()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -67,6 +73,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.body_limit = body_limit
+    app.state.signal = ChangeSignal(engine)
     app.state.store = Store(
         engine,
         catalogue=catalogue if catalogue is not None else load_catalogue(),

@@ -42,6 +42,7 @@ from consentdesk.domain.codec import GENESIS, link_hash
 from consentdesk.domain.model import DomainError, Receipt, utcnow
 from consentdesk.domain.review import Viewer
 from consentdesk.server import log_store, problems
+from consentdesk.server.changes import notify_appended
 from consentdesk.server.db import entries, write_transaction
 
 log = logging.getLogger("consentdesk.server.appender")
@@ -209,6 +210,7 @@ class Appender:
                 with write_transaction(self.engine) as conn:
                     outcomes = _append_batch(conn, batch)
                     self._log.extend(conn)  # the tree and a signed head
+                    notify_appended(conn)  # change-feed listeners wake on commit
                     return outcomes
             except DBAPIError as exc:
                 # A dropped connection: nothing was committed; try once more afresh.

@@ -262,7 +262,11 @@ def _sqlite_begin(conn: Connection) -> None:
     options = conn.get_execution_options()
     if options.get("isolation_level") == "AUTOCOMMIT":
         return  # each statement commits by itself
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("ledger_write") else "BEGIN")
+    # Every explicit transaction is a write here (reads run in autocommit): taking
+    # the lock up front means a transaction never has to upgrade a read lock while
+    # another process writes, which SQLite answers with "database is locked" at
+    # once instead of waiting out the busy timeout.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from consentdesk.server.routes import (
+    changes,
     enroll,
     health,
     incidents,
@@ -13,6 +14,7 @@ from consentdesk.server.routes import (
     requests,
     review,
     subjects,
+    webhooks,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -26,4 +28,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     review.router,
     incidents.router,
     log.router,
+    changes.router,
+    webhooks.router,
 )
