@@ -92,6 +92,7 @@ class CallerPanel(QWidget):
         self._history: list[ConsentEvent] | None = None
         self._history_gen = -1
         self._stale = False  # the backend was reopened since the status was read
+        self._hold = object()  # this panel's hold on the caller while a flow is open
         self.setAccessibleName("Caller panel")
 
         outer = QVBoxLayout(self)
@@ -117,7 +118,7 @@ class CallerPanel(QWidget):
         cbox.setContentsMargins(0, 0, 0, 0)
         cbox.setSpacing(6)
         self.header = CallerHeader()
-        self.header.end_requested.connect(self.calls.end_active)
+        self.header.end_requested.connect(self.end_or_close)
         self.header.verify_requested.connect(self.start_verify)
         cbox.addWidget(self.header)
         self.banner = Banner("Caller status")
@@ -265,7 +266,12 @@ class CallerPanel(QWidget):
     def update_call(self, call: Call) -> None:
         if self.call is None or call.call_id != self.call.call_id:
             return
+        ended_now = self.call.is_live and not call.is_live
         self.call = call
+        if ended_now and self.flow is not None and self.flow.holds_work:
+            self.banner.info(
+                "The call has ended. The form stays until you record the answer or discard it."
+            )
         subject = self.status.subject if self.status else None
         self.header.show_call(
             call,
@@ -514,6 +520,7 @@ class CallerPanel(QWidget):
 
     def _show_flow(self, page: FlowPage) -> None:
         self.flow = page
+        self.calls.hold(self._hold)
         self.flow_holder.addWidget(page)
         self.flow_holder.setCurrentWidget(page)
         self.inner.setCurrentWidget(self.flow_holder)
@@ -546,6 +553,27 @@ class CallerPanel(QWidget):
         self.inner.setCurrentWidget(self.body_scroll)
         self.flow_holder.removeWidget(page)
         page.deleteLater()
+        self.calls.release(self._hold)  # may start clearing an ended call
+
+    # --- after-call work: nothing prepared is thrown away unasked ----------------------
+
+    def guard(self, what: str, proceed: Callable[[], None]) -> bool:
+        """Run *proceed* (which replaces the caller on screen) now if no open form
+        would be lost; else ask in the form first. True if it ran now."""
+        flow = self.flow
+        if flow is None or not flow.holds_work:
+            proceed()
+            return True
+        flow.ask_discard(f"{what} closes the open form.", proceed)
+        return False
+
+    def end_or_close(self) -> None:
+        """End (a manual call: the form stays for after-call work) or close the caller."""
+        active = self.calls.active
+        if active is not None and active.is_manual and active.is_live:
+            self.calls.end_active()
+            return
+        self.guard("Closing this caller", self.calls.end_active)
 
     def _recorded(self, outcome: Outcome) -> None:
         self.captured.emit(outcome)

@@ -352,7 +352,7 @@ class SidebarWindow(QMainWindow):
             "request": act("Privacy request", SHORTCUTS["request"], self.panel.start_request),
             "verify": act("Check identity", SHORTCUTS["verify"], self.panel.start_verify),
             "reload": act("Reload caller", SHORTCUTS["reload"], self.panel.reload),
-            "end": act("End or close caller", SHORTCUTS["end"], self.calls.end_active),
+            "end": act("End or close caller", SHORTCUTS["end"], self.panel.end_or_close),
             "on_top": act("Always on top", "Ctrl+T", self.on_top_button.toggle),
             "settings": act("Settings", "Ctrl+,", self.open_settings),
             "review": act("Review…", REVIEW_SHORTCUT, self.open_review),
@@ -385,7 +385,7 @@ class SidebarWindow(QMainWindow):
     def look_up(self) -> None:
         number = self._parsed_lookup()
         if number is not None:
-            self.calls.look_up(number)
+            self.panel.guard("Looking up another number", lambda: self.calls.look_up(number))
 
     def start_manual_call(self) -> None:
         active = self.calls.active
@@ -395,12 +395,18 @@ class SidebarWindow(QMainWindow):
             and active.is_lookup
             and active.number
         ):
-            self.calls.manual_call(active.number)  # turn the lookup into a call
+            number = active.number  # turn the lookup into a call
+            self.panel.guard("Starting a call", lambda: self.calls.manual_call(number))
             return
         number = self._parsed_lookup()
-        if number is not None:
+        if number is None:
+            return
+
+        def start() -> None:
             self.calls.manual_call(number)
             self.lookup.clear()
+
+        self.panel.guard("Starting a call", start)
 
     # --- calls ---------------------------------------------------------------------
 
@@ -434,7 +440,7 @@ class SidebarWindow(QMainWindow):
             button.setAccessibleName(f"Switch to {who}")
             call_id = call.call_id
             if call_id is not None:
-                button.clicked.connect(lambda _=False, cid=call_id: self.calls.switch_to(cid))
+                button.clicked.connect(lambda _=False, cid=call_id: self.switch_to(cid))
             line.addWidget(label, 1)
             line.addWidget(button)
             self.waiting_layout.addWidget(row)
@@ -443,7 +449,11 @@ class SidebarWindow(QMainWindow):
     def switch_to_waiting(self) -> None:
         waiting = self.calls.waiting
         if waiting and waiting[0].call_id is not None:
-            self.calls.switch_to(waiting[0].call_id)
+            self.switch_to(waiting[0].call_id)
+
+    def switch_to(self, call_id: str) -> None:
+        """Show a waiting caller; with a form open, only once the agent agreed to drop it."""
+        self.panel.guard("Switching to another caller", lambda: self.calls.switch_to(call_id))
 
     def _popped(self, _call: Call) -> None:
         self.bring_forward()

@@ -58,7 +58,7 @@ from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.flows.script_view import ScriptView
 from consentdesk.gui.tasks import describe_error
-from consentdesk.gui.widgets import Banner, scaled_font, section_title
+from consentdesk.gui.widgets import Banner, ConfirmBar, scaled_font, section_title
 
 GENERAL_CHECK = RequestType.ACCESS  # the identity check of the call uses the access checklist
 
@@ -168,6 +168,8 @@ class FlowPage(QWidget):
         outer.addWidget(self.scroll_area, 1)
         self.banner = Banner(f"{self.title_text} status")
         outer.addWidget(self.banner)
+        self.confirm = ConfirmBar(f"{self.title_text}: discard?")
+        outer.addWidget(self.confirm)
         self.buttons = QGridLayout()
         self.buttons.setSpacing(6)
         outer.addLayout(self.buttons)
@@ -181,17 +183,56 @@ class FlowPage(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:
             event.accept()
-            self.cancel()
+            if self.confirm.asking:
+                self.confirm.dismiss()  # Esc on the question keeps the form
+            else:
+                self.cancel()
             return
         super().keyPressEvent(event)
 
+    @property
+    def holds_work(self) -> bool:
+        """Closing this page would throw away something the agent prepared."""
+        return True
+
+    @property
+    def call_ended(self) -> bool:
+        """The call this form was opened on has ended (after-call work)."""
+        env = self.env
+        if env is None or env.call_id is None:
+            return False
+        active = env.calls.active
+        return active is not None and active.call_id == env.call_id and not active.is_live
+
     def cancel(self) -> None:
-        """Esc / Cancel: leave without recording (not while a record is in flight)."""
+        """Esc / Cancel: leave without recording (not while a record is in flight);
+        after the call has ended, only once the agent confirmed the discard."""
         if self.in_flight:
             self.banner.busy("Still recording — wait for the ledger to confirm.")
             return
+        if self.holds_work and self.call_ended:
+            self.ask_discard("The call has ended.")
+            return
         self.nothing_recorded.emit("Cancelled — nothing recorded.")
         self.closed.emit()
+
+    def ask_discard(self, reason: str, then: Callable[[], None] | None = None) -> None:
+        """Ask before throwing the form away; on yes, close it and run *then*."""
+        if self.in_flight:
+            self.banner.busy("Still recording — wait for the ledger to confirm.")
+            return
+        self.confirm.ask(
+            f"{reason} Discard this form? Nothing in it is recorded.",
+            "Discard form",
+            "Keep form",
+            lambda: self._discard(then),
+        )
+
+    def _discard(self, then: Callable[[], None] | None) -> None:
+        self.nothing_recorded.emit("Form discarded — nothing recorded.")
+        self.closed.emit()
+        if then is not None:
+            then()
 
     def submit(
         self,

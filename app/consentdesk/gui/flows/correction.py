@@ -250,6 +250,10 @@ class AgentPrompt(FlowPage):
     def first_focus(self) -> QWidget | None:
         return self.agent
 
+    @property
+    def holds_work(self) -> bool:
+        return False
+
     def update_buttons(self) -> None:
         self.save_button.setEnabled(bool(self.agent.text().strip()) and self.agent.isEnabled())
 

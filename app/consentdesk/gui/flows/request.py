@@ -310,6 +310,10 @@ class RequestFlow(ScriptedFlow):
         self.cancel_button.setEnabled(True)
         self.cancel_button.setFocus()
 
+    @property
+    def holds_work(self) -> bool:
+        return self.result is None  # once recorded, only the reference is on screen
+
     def cancel(self) -> None:
         if self.result is not None and not self.in_flight:
             self.closed.emit()  # after recording, Done/Esc just returns
