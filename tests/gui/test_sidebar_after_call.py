@@ -87,18 +87,18 @@ def test_discarding_after_a_hang_up_asks_first(
     sidebar.calls.handle(ev(CallPhase.ENDED, "c1"))
 
     qtbot.keyClick(flow, Qt.Key.Key_Escape)
-    assert flow.confirm.isVisible() and "Discard this form" in flow.confirm.text.text()
+    assert flow.question.isVisible() and "Discard this form" in flow.question.text.text()
     assert panel.flow is flow
-    click(qtbot, flow.confirm.no)  # keep it
-    assert not flow.confirm.isVisible() and panel.flow is flow and flow.read_aloud.isChecked()
+    click(qtbot, flow.question.no)  # keep it
+    assert not flow.question.isVisible() and panel.flow is flow and flow.read_aloud.isChecked()
 
     click(qtbot, flow.cancel_button)
-    assert flow.confirm.isVisible()
-    qtbot.keyClick(flow.confirm.no, Qt.Key.Key_Escape)  # Esc on the question keeps too
-    assert not flow.confirm.isVisible() and panel.flow is flow
+    assert flow.question.isVisible()
+    qtbot.keyClick(flow.question.no, Qt.Key.Key_Escape)  # Esc on the question keeps too
+    assert not flow.question.isVisible() and panel.flow is flow
 
     click(qtbot, flow.cancel_button)
-    click(qtbot, flow.confirm.yes)
+    click(qtbot, flow.question.yes)
     assert panel.flow is None
     assert "nothing recorded" in panel.banner.text.text()
     qtbot.waitUntil(lambda: panel.call is None, timeout=5000)
@@ -126,14 +126,14 @@ def test_looking_up_another_number_with_a_form_open_asks_first(
 
     qtbot.keyClicks(window.lookup, "030 123456789")
     qtbot.keyClick(window.lookup, Qt.Key.Key_Return)
-    assert flow.confirm.isVisible() and "Looking up another number" in flow.confirm.text.text()
+    assert flow.question.isVisible() and "Looking up another number" in flow.question.text.text()
     assert panel.call is first and panel.flow is flow
-    click(qtbot, flow.confirm.no)
+    click(qtbot, flow.question.no)
     assert panel.call is first and panel.flow is flow and flow.read_aloud.isChecked()
 
     qtbot.keyClick(window.lookup, Qt.Key.Key_Return)
     with qtbot.waitSignal(panel.caller_shown, timeout=10_000):
-        click(qtbot, flow.confirm.yes)
+        click(qtbot, flow.question.yes)
     assert panel.call is not None and panel.call.number == OTHER and panel.flow is None
 
 
@@ -146,14 +146,14 @@ def test_closing_or_a_manual_call_with_a_form_open_asks_first(
         sidebar.calls.look_up(NUMBER)
     flow = open_consent_form(qtbot, sidebar)
     click(qtbot, panel.header.end)  # "Close" on a lookup
-    assert flow.confirm.isVisible() and panel.call is not None
-    click(qtbot, flow.confirm.no)
+    assert flow.question.isVisible() and panel.call is not None
+    click(qtbot, flow.question.no)
     qtbot.keyClicks(window.lookup, "030 123456789")
     click(qtbot, window.manual_button)
-    assert flow.confirm.isVisible() and "Starting a call" in flow.confirm.text.text()
+    assert flow.question.isVisible() and "Starting a call" in flow.question.text.text()
     assert panel.call is not None and panel.call.is_lookup
     with qtbot.waitSignal(panel.caller_shown, timeout=10_000):
-        click(qtbot, flow.confirm.yes)
+        click(qtbot, flow.question.yes)
     assert panel.call is not None and panel.call.number == OTHER and panel.call.is_live
 
 
@@ -164,7 +164,7 @@ def test_ending_a_manual_call_keeps_the_form(qtbot: QtBot, make_sidebar: MakeSid
     flow = open_consent_form(qtbot, sidebar)
     click(qtbot, panel.header.end)  # "End call": the call ends, the work stays
     assert panel.call is not None and not panel.call.is_live
-    assert not flow.confirm.isVisible()
+    assert not flow.question.isVisible()
     wait_past_clearing(qtbot, sidebar.calls)
     assert panel.flow is flow and panel.call is not None
 
@@ -188,10 +188,10 @@ def test_calls_arriving_while_a_form_is_open_wait_in_the_call_bar(
     switch = first_row.findChild(QPushButton)
     qtbot.waitUntil(switch.isVisible, timeout=2000)
     click(qtbot, switch)
-    assert flow.confirm.isVisible() and "Switching" in flow.confirm.text.text()
+    assert flow.question.isVisible() and "Switching" in flow.question.text.text()
     assert panel.flow is flow
     with qtbot.waitSignal(panel.caller_shown, timeout=10_000):
-        click(qtbot, flow.confirm.yes)
+        click(qtbot, flow.question.yes)
     assert panel.call is not None and panel.call.call_id == "c3" and panel.flow is None
 
 

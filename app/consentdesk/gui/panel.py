@@ -500,7 +500,7 @@ class CallerPanel(QWidget):
         )
 
     def _open(self, make: Callable[[FlowEnv], FlowPage]) -> FlowPage | None:
-        from consentdesk.gui.flows import AgentPrompt
+        from consentdesk.gui.flows import AgentPrompt, needs_agent_prompt
 
         if self.flow is not None or self._env() is None or not self.desk.loaded:
             return None
@@ -509,7 +509,7 @@ class CallerPanel(QWidget):
             env = self._env()
             return make(env) if env is not None else None
 
-        if not self.desk.agent:
+        if needs_agent_prompt(self.desk):
             self._pending_flow = build
             self._show_flow(AgentPrompt(self.desk))
             return self.flow

@@ -1,6 +1,7 @@
 """Capture flows shown in the caller panel: consent, withdrawal, privacy request,
 correction, identity check and the one-time agent prompt."""
 
+from consentdesk.gui.flows.agent import AgentPrompt, needs_agent_prompt
 from consentdesk.gui.flows.base import (
     GENERAL_CHECK,
     CaptureFlow,
@@ -13,7 +14,7 @@ from consentdesk.gui.flows.base import (
     receipts_word,
 )
 from consentdesk.gui.flows.consent import ConsentFlow, WithdrawalFlow, withdrawable_cells
-from consentdesk.gui.flows.correction import AgentPrompt, CorrectionFlow, VerifyFlow
+from consentdesk.gui.flows.correction import CorrectionFlow, VerifyFlow
 from consentdesk.gui.flows.request import RequestFlow, reference_label
 from consentdesk.gui.flows.script_view import ScriptView
 
@@ -32,6 +33,7 @@ __all__ = [
     "VerifyFlow",
     "WithdrawalFlow",
     "make_button",
+    "needs_agent_prompt",
     "pairs_phrase",
     "receipts_word",
     "reference_label",

@@ -168,8 +168,8 @@ class FlowPage(QWidget):
         outer.addWidget(self.scroll_area, 1)
         self.banner = Banner(f"{self.title_text} status")
         outer.addWidget(self.banner)
-        self.confirm = ConfirmBar(f"{self.title_text}: discard?")
-        outer.addWidget(self.confirm)
+        self.question = ConfirmBar(f"{self.title_text}: discard?")
+        outer.addWidget(self.question)
         self.buttons = QGridLayout()
         self.buttons.setSpacing(6)
         outer.addLayout(self.buttons)
@@ -183,8 +183,8 @@ class FlowPage(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:
             event.accept()
-            if self.confirm.asking:
-                self.confirm.dismiss()  # Esc on the question keeps the form
+            if self.question.asking:
+                self.question.dismiss()  # Esc on the question keeps the form
             else:
                 self.cancel()
             return
@@ -221,7 +221,7 @@ class FlowPage(QWidget):
         if self.in_flight:
             self.banner.busy("Still recording — wait for the ledger to confirm.")
             return
-        self.confirm.ask(
+        self.question.ask(
             f"{reason} Discard this form? Nothing in it is recorded.",
             "Discard form",
             "Keep form",
@@ -340,7 +340,13 @@ class ScriptedFlow(FlowPage):
         try:
             rendered = self.render_script()
         except DomainError as exc:
-            self.script_view.show_script(None, str(exc))
+            problem = str(exc)
+            if "{{agent_name}}" in problem and not self.desk.agent_name:
+                problem = (
+                    "This script says your name to the customer, and no name is set: "
+                    "give it in Settings (Agent name) first."
+                )
+            self.script_view.show_script(None, problem)
         else:
             self.script_view.show_script(rendered)
         self.read_aloud.setChecked(False)

@@ -1,4 +1,4 @@
-"""Correction of a record, the identity check of a call, and the agent prompt."""
+"""Correction of a record, and the identity check of a call."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from consentdesk.domain.scripts import (
     RenderedScript,
 )
 from consentdesk.gui import labels
-from consentdesk.gui.desk import Desk
 from consentdesk.gui.flows.base import (
     GENERAL_CHECK,
     FlowEnv,
@@ -34,7 +33,6 @@ from consentdesk.gui.flows.base import (
     make_button,
     receipts_word,
 )
-from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import WrappingCheckBox, section_title
 
 
@@ -209,67 +207,4 @@ class VerifyFlow(FlowPage):
     def mark_verified(self) -> None:
         self.env.calls.set_verified("security questions")
         self.nothing_recorded.emit("Identity verified by security questions (for this call).")
-        self.closed.emit()
-
-
-class AgentPrompt(FlowPage):
-    """Asked once: the agent id recorded with every capture (config general.agent)."""
-
-    title_text = "Who is capturing?"
-
-    def __init__(self, desk: Desk, parent: QWidget | None = None) -> None:
-        super().__init__(None, desk, parent)
-        intro = QLabel(
-            "Your agent id is recorded with every consent and request you capture. "
-            "It is asked once and kept in your settings."
-        )
-        intro.setWordWrap(True)
-        self.body.addWidget(intro)
-        label = QLabel("&Agent id")
-        self.agent = QLineEdit()
-        self.agent.setAccessibleName("Agent id")
-        self.agent.setMaxLength(64)
-        self.agent.textChanged.connect(self.update_buttons)
-        self.agent.returnPressed.connect(self.save)
-        label.setBuddy(self.agent)
-        self.body.addWidget(label)
-        self.body.addWidget(self.agent)
-        self.body.addStretch(1)
-        self.save_button = make_button("&Save and continue", "Save the agent id (Enter)", "Save")
-        self.save_button.clicked.connect(self.save)
-        self.add_buttons(self.save_button, self.cancel_button)
-        self.saved = False
-        self.update_buttons()
-        if desk.config.is_locked("general.agent"):
-            self.agent.setEnabled(False)
-            self.banner.info(
-                "Managed by your administrator: no agent id is set for this desk. "
-                "Ask IT to set one."
-            )
-
-    def first_focus(self) -> QWidget | None:
-        return self.agent
-
-    @property
-    def holds_work(self) -> bool:
-        return False
-
-    def update_buttons(self) -> None:
-        self.save_button.setEnabled(bool(self.agent.text().strip()) and self.agent.isEnabled())
-
-    def save(self) -> None:
-        agent = self.agent.text().strip()
-        if not agent:
-            return
-        try:
-            self.desk.apply_settings(
-                [("general.agent", agent)],
-                on_failure=lambda exc: self.banner.error(
-                    f"Agent id is used now but was not saved: {describe_error(exc)}"
-                ),
-            )
-        except ValueError as exc:
-            self.banner.error(str(exc))
-            return
-        self.saved = True
         self.closed.emit()
