@@ -4,7 +4,7 @@ and the capture flows that open in its place."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
@@ -44,16 +44,15 @@ from consentdesk.gui.caller_view import (
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.delegates import TwoLineDelegate
 from consentdesk.gui.desk import Desk
+from consentdesk.gui.history_box import HistoryBox
 from consentdesk.gui.models import (
     ChannelRole,
     ConsentGridModel,
-    EventRole,
-    HistoryModel,
     PurposeRole,
     RequestsModel,
 )
 from consentdesk.gui.tasks import describe_error
-from consentdesk.gui.widgets import Banner, FittedText, section_title
+from consentdesk.gui.widgets import Banner, section_title
 
 # The capture flows (and the capture rules they pull in) are imported where a
 # flow starts, so that start-up paints the window without them.
@@ -89,8 +88,6 @@ class CallerPanel(QWidget):
         self.flow: FlowPage | None = None
         self._pending_flow: Callable[[], FlowPage | None] | None = None
         self._gen = 0
-        self._history: list[ConsentEvent] | None = None
-        self._history_gen = -1
         self._stale = False  # the backend was reopened since the status was read
         self._hold = object()  # this panel's hold on the caller while a flow is open
         self.setAccessibleName("Caller panel")
@@ -194,32 +191,12 @@ class CallerPanel(QWidget):
         self.no_requests.setEnabled(False)
         self.body.addWidget(self.no_requests)
         # history of the selected cell's purpose, with proof
-        self.history_box = QFrame()
-        self.history_box.setAccessibleName("History")
-        hbox = QVBoxLayout(self.history_box)
-        hbox.setContentsMargins(0, 6, 0, 0)
-        hbox.setSpacing(4)
-        self.history_title = section_title("History")
-        hbox.addWidget(self.history_title)
-        self.history_model = HistoryModel(self)
-        self.history = QListView()
-        self.history.setModel(self.history_model)
-        self.history.setItemDelegate(TwoLineDelegate(self.history))
-        self.history.setAccessibleName("History of the selected purpose")
-        self.history.setWordWrap(True)
-        self.history.setUniformItemSizes(False)
-        self.history.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.history.setMinimumHeight(self.fontMetrics().lineSpacing() * 7)
-        self.history.selectionModel().currentChanged.connect(self._event_changed)
-        hbox.addWidget(self.history)
-        self.proof = FittedText("Proof of the selected record")
-        hbox.addWidget(self.proof)
-        self.correct_button = QPushButton("Correct this record…")
-        self.correct_button.setToolTip("Record a correction with a reason (the record stays)")
-        self.correct_button.setAccessibleName("Correct this record")
-        self.correct_button.clicked.connect(self.start_correction)
-        hbox.addWidget(self.correct_button)
-        self.history_box.hide()
+        self.history_box = HistoryBox(desk)
+        self.history_box.correct_requested.connect(self.start_correction)
+        self.history_model = self.history_box.model
+        self.history = self.history_box.view
+        self.proof = self.history_box.proof
+        self.correct_button = self.history_box.correct_button
         self.body.addWidget(self.history_box)
 
         self.body.addStretch(1)
@@ -246,12 +223,9 @@ class CallerPanel(QWidget):
             self._close_flow()
             self.banner.clear()
             self.status = None
-            self._history = None
             self.grid_model.clear()
             self.requests_model.clear()
-            self.history_model.clear()
-            self.history_box.hide()
-            self.proof.clear()
+            self.history_box.clear()
         if call is None:
             self.header.timer.stop()
             self.pages.setCurrentWidget(self.empty)
@@ -411,77 +385,12 @@ class CallerPanel(QWidget):
         self._show_history(cell[0])
 
     def _show_history(self, purpose: str) -> None:
-        catalogue = self.desk.catalogue
-        title = catalogue.get(purpose).title if catalogue else purpose
-        self.history_title.setText(f"History: {title}")
-        self.history_box.show()
-        if self._history is not None and self._history_gen == self._gen:
-            self._fill_history(purpose)
-            return
-        call = self.call
-        if call is None or call.number is None:
-            return
-        number, gen = call.number, self._gen
-        self.proof.setPlainText("Loading history…")
-
-        def loaded(events: Sequence[ConsentEvent]) -> None:
-            if gen != self._gen:
-                return
-            self._history = list(events)
-            self._history_gen = gen
-            cell = self.selected_cell()
-            if cell is not None:
-                self._fill_history(cell[0])
-
-        def failed(exc: BaseException) -> None:
-            if gen == self._gen:
-                self.proof.setPlainText(f"History not loaded: {describe_error(exc)}")
-
-        self.desk.runner.call(
-            lambda b: b.history(number), on_success=loaded, on_failure=failed, label="history"
-        )
-
-    def _fill_history(self, purpose: str) -> None:
-        events = [e for e in self._history or () if e.purpose == purpose]
-        self.history_model.set_events(events)
-        self.history.setFixedHeight(
-            max(
-                self.fontMetrics().lineSpacing() * 3,
-                min(
-                    sum(self.history.sizeHintForRow(r) for r in range(len(events))) + 8,
-                    self.fontMetrics().lineSpacing() * 12,
-                ),
-            )
-        )
-        if events:
-            cell = self.selected_cell()
-            row = 0
-            if cell is not None:
-                row = next(
-                    (
-                        r
-                        for r in range(len(events))
-                        if self.history_model.event_at(r).channel == cell[1]
-                    ),
-                    0,
-                )
-            self.history.setCurrentIndex(self.history_model.index(row))
-        else:
-            self.proof.setPlainText("Never asked: no record for this purpose yet.")
-            self.correct_button.hide()
-
-    def _event_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        event = current.data(EventRole) if current.isValid() else None
-        if not isinstance(event, ConsentEvent):
-            self.proof.clear()
-            self.correct_button.hide()
-            return
-        self.proof.setHtml(proof_html(event))
-        self.correct_button.setVisible(event.state != ConsentState.VOID)
+        cell = self.selected_cell()
+        number = self.call.number if self.call is not None else None
+        self.history_box.show_purpose(purpose, number, self._gen, cell[1] if cell else None)
 
     def selected_event(self) -> ConsentEvent | None:
-        event = self.history.currentIndex().data(EventRole)
-        return event if isinstance(event, ConsentEvent) else None
+        return self.history_box.selected_event()
 
     # --- flows -------------------------------------------------------------------
 
@@ -587,7 +496,7 @@ class CallerPanel(QWidget):
             and self.call is not None
             and status.subject.number == self.call.number
         ):
-            self._history = None
+            self.history_box.forget()
             self.apply_status(status)
             self.banner.success(outcome.summary)
             cell = self.selected_cell()
