@@ -18,7 +18,7 @@ from pytestqt.qtbot import QtBot
 
 from consentdesk.domain.capture import consent_event
 from consentdesk.domain.catalogue import load_catalogue
-from consentdesk.domain.model import Channel, ConsentEvent, ConsentState, Jurisdiction
+from consentdesk.domain.model import Channel, ConsentEvent, ConsentState, Jurisdiction, Subject
 from consentdesk.domain.scripts import (
     RenderedScript,
     ScriptKind,
@@ -34,11 +34,19 @@ NUMBER = "+4915112345678"
 DIALLED = "0151 1234 5678"
 AGENT = "t.agent"
 AGENT_NAME = "Tess Agent"
+CUSTOMER_NAME = "Maria Muster"
+CUSTOMER_REF = "C-1001"
 
 
 def ledger(data_dir: Path) -> EmbeddedLedger:
     """A second connection to the test's ledger, for arranging and asserting."""
     return open_ledger(data_dir)
+
+
+def known_customer(data_dir: Path, number: str = NUMBER) -> None:
+    """Arrange: *number* is a customer in our records (a profile, no consents yet)."""
+    with ledger(data_dir) as led:
+        led.save_subject(Subject(number, CUSTOMER_REF, CUSTOMER_NAME))
 
 
 def rendered_consent(

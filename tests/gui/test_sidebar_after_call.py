@@ -19,6 +19,7 @@ from consentdesk.gui.main import Sidebar
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 
 OTHER = "+4930123456789"
+pytestmark = pytest.mark.usefixtures("known_caller")  # a customer in our records
 MakeSidebar = Callable[..., Sidebar]
 
 

@@ -45,6 +45,7 @@ from consentdesk.gui.widgets import Banner
 from consentdesk.platform.config import Config
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 
+pytestmark = pytest.mark.usefixtures("known_caller")  # a customer in our records
 MakeSidebar = Callable[..., Sidebar]
 
 
@@ -500,7 +501,10 @@ def test_script_language_follows_the_customer(
     assert "{{" not in flow.script_view.rendered.text
 
 
-def test_checkboxes_in_flows_have_accessible_names(qtbot: QtBot, make_sidebar: MakeSidebar) -> None:
+def test_checkboxes_in_flows_have_accessible_names(
+    qtbot: QtBot, make_sidebar: MakeSidebar, data_dir: Path
+) -> None:
+    record_consent(data_dir, "customer-survey", Channel.SMS)  # something to withdraw
     sidebar = make_sidebar()
     open_caller_by_typing(qtbot, sidebar)
     panel = sidebar.window.panel

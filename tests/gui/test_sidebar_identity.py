@@ -25,6 +25,7 @@ from consentdesk.gui.main import Sidebar
 from consentdesk.gui.signin import SignInPage
 from consentdesk.platform.config import Config
 
+pytestmark = pytest.mark.usefixtures("known_caller")  # a customer in our records
 MakeSidebar = Callable[..., Sidebar]
 
 

@@ -233,10 +233,16 @@ def cell_state(sidebar: Sidebar, purpose: str, channel: Channel) -> ConsentState
 def give_consent(qtbot: QtBot, sidebar: Sidebar, purpose: str, channel: Channel) -> ConsentEvent:
     """Ask consent for one cell and record "agreed", as the agent clicks it."""
     panel = sidebar.window.panel
-    select_cell(qtbot, sidebar, purpose, channel)
+    new_caller = panel.unknown_note.isVisible()  # no grid: purpose and channel in the form
+    if not new_caller:
+        select_cell(qtbot, sidebar, purpose, channel)
     click(qtbot, panel.consent_button)
     flow = panel.flow
     assert isinstance(flow, ConsentFlow)
+    if new_caller:
+        click(qtbot, flow.purpose_boxes[purpose])
+        click(qtbot, flow.channel_boxes[channel])
+    qtbot.waitUntil(flow.read_aloud.isEnabled, timeout=WAIT_MS)
     click(qtbot, flow.read_aloud)
     with qtbot.waitSignal(panel.captured, timeout=WAIT_MS) as captured:
         click(qtbot, flow.agreed)

@@ -140,6 +140,14 @@ class CallerHeader(QFrame):
         box.addWidget(self.number)
         box.addWidget(self.dialled)
         box.addWidget(self.customer)
+        self.unknown = False
+        self.record = StateChip()
+        self.record.setAccessibleName("Customer record")
+        self.record.set_state(
+            theme.NOTICE, "New caller: no profile, consent or request for this number"
+        )
+        self.record.hide()
+        box.addWidget(self.record)
         ident = QHBoxLayout()
         self.identity = StateChip()
         self.identity.setAccessibleName("Identity verification")
@@ -164,10 +172,14 @@ class CallerHeader(QFrame):
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._tick)
 
-    def show_call(
-        self, call: Call, *, name: str | None = None, customer_ref: str | None = None
-    ) -> None:
+    def show_call(self, call: Call, status: SubjectStatus | None = None) -> None:
+        """Show *call*; *status* (once read) says who the customer is, or that the
+        number is not in our records."""
         self.call = call
+        subject = status.subject if status is not None else None
+        name = subject.display_name if subject else None
+        customer_ref = subject.customer_ref if subject else None
+        unknown = status is not None and not in_our_records(status)
         if call.number is None:
             self.name.setText(call.display_name or "Withheld number")
             self.number.setText("No number sent — look the caller up below")
@@ -176,7 +188,13 @@ class CallerHeader(QFrame):
             from consentdesk.domain import phone  # phone metadata loads with the first caller
 
             display = phone.display(call.number)
-            self.name.setText(name or call.display_name or display)
+            # The number is never shown a second time as if it were a name.
+            if name or call.display_name:
+                self.name.setText(name or call.display_name)
+            elif unknown:
+                self.name.setText("Not in our records")
+            else:
+                self.name.setText("No name on file" if status is not None else "")
             self.number.setText(display)
             raw = call.raw_number.strip()
             self.dialled.setText(
@@ -185,11 +203,15 @@ class CallerHeader(QFrame):
         self.dialled.setVisible(bool(self.dialled.text()))
         self.customer.setText(f"Customer {customer_ref}" if customer_ref else "")
         self.customer.setVisible(bool(customer_ref))
+        self.unknown = unknown
+        self.record.setVisible(unknown)
         if call.verified_by:
             self.identity.set_state(theme.VERIFIED, f"Identity verified: {call.verified_by}")
+        elif unknown:
+            self.identity.set_state(theme.NOTICE, "No customer account to check identity against")
         else:
             self.identity.set_state(theme.UNVERIFIED, "Identity not verified on this call")
-        self.verify.setVisible(not call.verified_by and call.number is not None)
+        self.verify.setVisible(not call.verified_by and call.number is not None and not unknown)
         if call.is_lookup:
             self.end.setText("Close")
             self.end.setToolTip(f"Take this caller off the screen ({SHORTCUTS['end']})")
@@ -265,4 +287,17 @@ def proof_html(event: ConsentEvent) -> str:
     return (
         f"<table cellspacing=0 cellpadding=1>{table}</table>"
         f"<p><b>Text as read:</b><br><i>{text}</i></p>"
+    )
+
+
+def in_our_records(status: SubjectStatus) -> bool:
+    """Whether the caller is known here: a customer profile, any consent record or
+    any privacy request for the number. Otherwise the caller is plainly unknown
+    (not "a customer who was never asked")."""
+    subject = status.subject
+    return bool(
+        subject.customer_ref
+        or subject.display_name
+        or status.requests
+        or any(cell.event is not None for cell in status.cells)
     )

@@ -39,6 +39,7 @@ from consentdesk.gui.caller_view import (
     CallerHeader,
     ConsentGrid,
     customer_language,
+    in_our_records,
     proof_html,
 )
 from consentdesk.gui.calls import Call, CallController
@@ -142,6 +143,15 @@ class CallerPanel(QWidget):
         self.grid = ConsentGrid(self.grid_model)
         self.grid.selectionModel().currentChanged.connect(self._cell_changed)
         self.body.addWidget(self.grid)
+        # In place of a grid of "Not asked" for a number we know nothing about.
+        self.unknown_note = QLabel(
+            "Not in our records: no customer profile, consent or privacy request is held "
+            "for this number. A new caller can still give consent or make a privacy request."
+        )
+        self.unknown_note.setWordWrap(True)
+        self.unknown_note.setAccessibleName("Not in our records")
+        self.unknown_note.hide()
+        self.body.addWidget(self.unknown_note)
 
         actions = QHBoxLayout()
         actions.setSpacing(6)
@@ -176,7 +186,8 @@ class CallerPanel(QWidget):
             actions.addWidget(b)
         self.body.addLayout(actions)
 
-        self.body.addWidget(section_title("Privacy requests"))
+        self.requests_title = section_title("Privacy requests")
+        self.body.addWidget(self.requests_title)
         self.requests_model = RequestsModel(self)
         self.requests = QListView()
         self.requests.setModel(self.requests_model)
@@ -246,12 +257,7 @@ class CallerPanel(QWidget):
             self.banner.info(
                 "The call has ended. The form stays until you record the answer or discard it."
             )
-        subject = self.status.subject if self.status else None
-        self.header.show_call(
-            call,
-            name=subject.display_name if subject else None,
-            customer_ref=subject.customer_ref if subject else None,
-        )
+        self.header.show_call(call, self.status)
 
     def reload(self) -> None:
         """Fetch the caller's status on the worker (a logged read); stale answers
@@ -339,11 +345,15 @@ class CallerPanel(QWidget):
         self.grid_model.set_status(Catalogue(shown_purposes), status.cells)
         self.requests_model.set_requests(status.requests, today=self.desk.today())
         self._fit_requests()
-        self.header.show_call(
-            self.call,
-            name=status.subject.display_name,
-            customer_ref=status.subject.customer_ref,
-        )
+        self.header.show_call(self.call, status)
+        known = in_our_records(status)
+        self.grid.setVisible(known)
+        self.unknown_note.setVisible(not known)
+        self.requests_title.setVisible(known)
+        if not known:
+            self.requests.hide()
+            self.no_requests.hide()
+            self.history_box.hide()
         self._set_actions_enabled(True)
         if keep is not None:
             index = self.grid_model.index_for(keep[0], keep[1])
@@ -362,8 +372,22 @@ class CallerPanel(QWidget):
 
     def _set_actions_enabled(self, enabled: bool) -> None:
         ok = enabled and self.desk.loaded and self.call is not None and self.call.number is not None
-        for b in (self.consent_button, self.withdraw_button, self.request_button):
-            b.setEnabled(ok)
+        self.consent_button.setEnabled(ok)
+        self.request_button.setEnabled(ok)
+        # Nothing is given (an unknown caller, or all withdrawn): nothing to withdraw.
+        status = self.status
+        visible = {p.id for p in self.desk.visible_purposes()}
+        can_withdraw = (
+            ok
+            and status is not None
+            and any(c.state == ConsentState.GIVEN and c.purpose in visible for c in status.cells)
+        )
+        self.withdraw_button.setEnabled(can_withdraw)
+        self.withdraw_button.setToolTip(
+            f"Withdraw the chosen consent; the arrow offers whole groups ({SHORTCUTS['withdraw']})"
+            if can_withdraw
+            else f"No consent is given, so there is nothing to withdraw ({SHORTCUTS['withdraw']})"
+        )
 
     @property
     def can_capture(self) -> bool:
@@ -519,6 +543,8 @@ class CallerPanel(QWidget):
     def start_withdrawal(self, *, group: str | None = None) -> FlowPage | None:
         from consentdesk.gui.flows import WithdrawalFlow
 
+        if not self.withdraw_button.isEnabled():
+            return None  # Ctrl+W with nothing given: no form that can only say so
         cell = self.selected_cell()
         cells = [cell] if cell and group is None else []
         return self._open(lambda env: WithdrawalFlow(env, cells=cells, group=group))
@@ -539,8 +565,8 @@ class CallerPanel(QWidget):
     def start_verify(self) -> FlowPage | None:
         from consentdesk.gui.flows import VerifyFlow
 
-        if self.call is None or self.call.verified_by:
-            return None
+        if self.call is None or self.call.verified_by or self.header.unknown:
+            return None  # no account to check an unknown caller against
         return self._open(lambda env: VerifyFlow(env))
 
     def _fill_withdraw_menu(self) -> None:

@@ -54,6 +54,7 @@ from consentdesk.domain.scripts import (
     select_script,
 )
 from consentdesk.gui import labels
+from consentdesk.gui.caller_view import in_our_records
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.flows.script_view import ScriptView
@@ -83,6 +84,11 @@ class FlowEnv:
         return (
             CollectionMethod.AGENT_ASSISTED if self.call.is_lookup else CollectionMethod.VERBAL_CALL
         )
+
+    @property
+    def known(self) -> bool:
+        """The caller is in our records (else: a new caller, nothing to match)."""
+        return in_our_records(self.status)
 
     @property
     def customer_name(self) -> str | None:

@@ -154,7 +154,10 @@ class RequestFlow(ScriptedFlow):
         j = self.chosen_jurisdiction
         if t is None:
             return
-        items = rules.verification_checklist(j, t)
+        known = self.env.known
+        items = (
+            rules.verification_checklist(j, t) if known else rules.unknown_caller_checklist(j, t)
+        )
         verified = self.env.call.verified_by
         for item in items:
             box = WrappingCheckBox(item)
@@ -168,6 +171,7 @@ class RequestFlow(ScriptedFlow):
                 if verified
                 else "Tick each point the caller confirmed. Without all ticks the request is "
                 "recorded with its identity still to be verified."
+                + ("" if known else " Not in our records: there is no account to match.")
             )
         else:
             self.no_check.setText(
