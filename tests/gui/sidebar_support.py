@@ -27,6 +27,7 @@ from consentdesk.domain.scripts import (
     script_context,
     select_script,
 )
+from consentdesk.gui.flows import ScriptedFlow
 from consentdesk.gui.main import Sidebar
 from consentdesk.stores.ledger import EmbeddedLedger, open_ledger
 
@@ -116,6 +117,13 @@ def click(qtbot: QtBot, widget: QWidget, pos: QPoint | None = None) -> None:
         qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
     else:
         qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=pos)
+
+
+def tick_read_aloud(qtbot: QtBot, flow: ScriptedFlow) -> None:
+    """Tick "read aloud" as the agent does: once the whole script has been on screen."""
+    qtbot.waitUntil(flow.read_aloud.isEnabled, timeout=5000)
+    click(qtbot, flow.read_aloud)
+    assert flow.read_aloud.isChecked()
 
 
 def click_index(qtbot: QtBot, view: QAbstractItemView, row: int, column: int = 0) -> None:

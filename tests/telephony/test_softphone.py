@@ -77,6 +77,8 @@ def capture_consent(qtbot: QtBot, desk: RunningSidebar) -> tuple[ConsentEvent, .
     purpose_id, box = next(iter(page.purpose_boxes.items()))
     channel = page.purposes[purpose_id].channels[0]
     for tick in (box, page.channel_boxes[channel], page.read_aloud):
+        # The tick is available once the whole script has been on screen.
+        qtbot.waitUntil(tick.isEnabled, timeout=5_000)
         # A check box takes clicks on its indicator and text, not the empty width.
         qtbot.mouseClick(tick, Qt.MouseButton.LeftButton, pos=QPoint(8, tick.height() // 2))
         assert tick.isChecked()

@@ -136,6 +136,13 @@ class CallerHeader(QFrame):
         self.dialled.setAccessibleName("Number as dialled")
         self.customer = QLabel()
         self.customer.setAccessibleName("Customer reference")
+        # While a form is open, name and number share one line (the script needs room).
+        self.summary = QLabel()
+        self.summary.setFont(scaled_font(self.summary, 1.05, bold=True))
+        self.summary.setWordWrap(True)
+        self.summary.setAccessibleName("Caller")
+        self.summary.hide()
+        box.addWidget(self.summary)
         box.addWidget(self.name)
         box.addWidget(self.number)
         box.addWidget(self.dialled)
@@ -168,6 +175,8 @@ class CallerHeader(QFrame):
         callrow.addWidget(self.end)
         box.addLayout(callrow)
         self.call: Call | None = None
+        self.compact = False
+        self._details: dict[QWidget, bool] = {}  # shown unless compact
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._tick)
@@ -200,18 +209,28 @@ class CallerHeader(QFrame):
             self.dialled.setText(
                 f"As dialled: {raw}" if raw and raw != call.number and raw != display else ""
             )
-        self.dialled.setVisible(bool(self.dialled.text()))
         self.customer.setText(f"Customer {customer_ref}" if customer_ref else "")
-        self.customer.setVisible(bool(customer_ref))
         self.unknown = unknown
-        self.record.setVisible(unknown)
         if call.verified_by:
             self.identity.set_state(theme.VERIFIED, f"Identity verified: {call.verified_by}")
         elif unknown:
             self.identity.set_state(theme.NOTICE, "No customer account to check identity against")
         else:
             self.identity.set_state(theme.UNVERIFIED, "Identity not verified on this call")
-        self.verify.setVisible(not call.verified_by and call.number is not None and not unknown)
+        shown_name = self.name.text()
+        self.summary.setText(
+            f"{shown_name} · {self.number.text()}" if shown_name else self.number.text()
+        )
+        self._details = {
+            self.name: True,
+            self.number: True,
+            self.dialled: bool(self.dialled.text()),
+            self.customer: bool(customer_ref),
+            self.record: unknown,
+            self.identity: True,
+            self.verify: not call.verified_by and call.number is not None and not unknown,
+        }
+        self._apply_details()
         if call.is_lookup:
             self.end.setText("Close")
             self.end.setToolTip(f"Take this caller off the screen ({SHORTCUTS['end']})")
@@ -226,6 +245,16 @@ class CallerHeader(QFrame):
             self.timer.start()
         else:
             self.timer.stop()
+
+    def set_compact(self, compact: bool) -> None:
+        """While a form is open: name, number and call only (the script needs the room)."""
+        self.compact = compact
+        self._apply_details()
+
+    def _apply_details(self) -> None:
+        for widget, wanted in self._details.items():
+            widget.setVisible(wanted and not self.compact)
+        self.summary.setVisible(self.compact)
 
     def _tick(self) -> None:
         call = self.call

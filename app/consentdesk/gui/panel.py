@@ -454,6 +454,7 @@ class CallerPanel(QWidget):
     def _show_flow(self, page: FlowPage) -> None:
         self.flow = page
         self.calls.hold(self._hold)
+        self.header.set_compact(True)
         self.flow_holder.addWidget(page)
         self.flow_holder.setCurrentWidget(page)
         self.inner.setCurrentWidget(self.flow_holder)
@@ -486,6 +487,7 @@ class CallerPanel(QWidget):
         self.inner.setCurrentWidget(self.body_scroll)
         self.flow_holder.removeWidget(page)
         page.deleteLater()
+        self.header.set_compact(False)
         self.calls.release(self._hold)  # may start clearing an ended call
 
     # --- after-call work: nothing prepared is thrown away unasked ----------------------

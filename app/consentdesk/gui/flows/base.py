@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -57,9 +57,10 @@ from consentdesk.gui import labels
 from consentdesk.gui.caller_view import in_our_records
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.desk import Desk
+from consentdesk.gui.flows.layout import FlowColumn, ShortcutGuard, guard_shortcuts
 from consentdesk.gui.flows.script_view import ScriptView
 from consentdesk.gui.tasks import describe_error
-from consentdesk.gui.widgets import Banner, ConfirmBar, scaled_font, section_title
+from consentdesk.gui.widgets import Banner, ConfirmBar, scaled_font
 
 GENERAL_CHECK = RequestType.ACCESS  # the identity check of the call uses the access checklist
 
@@ -150,8 +151,8 @@ class FlowPage(QWidget):
         self.setAccessibleName(self.title_text)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(6)
-        head = QHBoxLayout()
+        outer.setSpacing(4)
+        head = self.head = QHBoxLayout()
         title = QLabel(self.title_text)
         title.setFont(scaled_font(title, 1.25, bold=True))
         title.setAccessibleName(self.title_text)
@@ -161,6 +162,7 @@ class FlowPage(QWidget):
         head.addWidget(title, 1)
         head.addWidget(hint, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         outer.addLayout(head)
+        self._guard = ShortcutGuard(self)
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
@@ -171,7 +173,8 @@ class FlowPage(QWidget):
         self.body.setSpacing(8)
         self.scroll_area.setWidget(inner)
         self.inputs = inner
-        outer.addWidget(self.scroll_area, 1)
+        self.column = FlowColumn(self.scroll_area)
+        outer.addWidget(self.column, 1)
         self.banner = Banner(f"{self.title_text} status")
         outer.addWidget(self.banner)
         self.question = ConfirmBar(f"{self.title_text}: discard?")
@@ -185,6 +188,10 @@ class FlowPage(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
 
     # --- flow control ------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        guard_shortcuts(self, self._guard)
+        super().showEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:
@@ -311,21 +318,54 @@ class ScriptedFlow(FlowPage):
             self.language.addItem(code.upper(), code)
         self.language.currentIndexChanged.connect(self.refresh)
         self.script_view = ScriptView()
+        self.script_view.seen_changed.connect(self._script_seen)
         self.read_aloud = QCheckBox("I have &read the text above aloud")
-        self.read_aloud.setToolTip("Tick once the customer has heard the whole text (Alt+R)")
         self.read_aloud.setAccessibleName("Read aloud")
-        self.read_aloud.toggled.connect(self.update_buttons)
+        self.read_aloud.toggled.connect(self._read_aloud_toggled)
+        self.script_region = QWidget()
+        self.script_region.setAccessibleName("Read to the customer")
+        region = QVBoxLayout(self.script_region)
+        region.setContentsMargins(0, 4, 0, 0)
+        region.setSpacing(4)
+        region.addWidget(self.script_view, 1)
+        region.addWidget(self.read_aloud)
+        self._script_seen(False)
 
     def add_script_section(self) -> None:
-        row = QHBoxLayout()
-        row.addWidget(section_title("Read to the customer"), 1)
+        """The language in the title row; the script and its tick below the choices,
+        with all the height they need (script first)."""
         lang_label = QLabel("&Language")
         lang_label.setBuddy(self.language)
-        row.addWidget(lang_label)
-        row.addWidget(self.language)
-        self.body.addLayout(row)
-        self.body.addWidget(self.script_view)
-        self.body.addWidget(self.read_aloud)
+        self.head.insertWidget(1, lang_label)
+        self.head.insertWidget(2, self.language)
+        self.column.set_script(self.script_region, self.script_height)
+
+    def script_height(self, width: int) -> int:
+        region = self.script_region.layout()
+        assert region is not None
+        m = region.contentsMargins()
+        tick = self.read_aloud.sizeHint().height()
+        return self.script_view.needed_height(width) + region.spacing() + tick + m.top()
+
+    def _script_seen(self, seen: bool) -> None:
+        """The tick is given only once every line of the script has been on screen."""
+        self.read_aloud.setEnabled(seen and not self.in_flight)
+        self.read_aloud.setToolTip(
+            "Tick once the customer has heard the whole text"
+            if seen
+            else "Available once the whole script has been on screen: scroll through it"
+        )
+
+    def _read_aloud_toggled(self, checked: bool) -> None:
+        if checked and not self.script_view.seen_all:
+            self.read_aloud.setChecked(False)  # never ticked for text not shown
+            return
+        self.update_buttons()
+
+    def set_inputs_enabled(self, enabled: bool) -> None:
+        super().set_inputs_enabled(enabled)
+        self.script_region.setEnabled(enabled)
+        self._script_seen(self.script_view.seen_all)
 
     @property
     def chosen_language(self) -> str:
@@ -356,6 +396,8 @@ class ScriptedFlow(FlowPage):
         else:
             self.script_view.show_script(rendered)
         self.read_aloud.setChecked(False)
+        self.column.arrange()
+        QTimer.singleShot(0, self.column, self.column.arrange)  # again, once laid out
         self.update_buttons()
 
     def render_script(self) -> RenderedScript | None:

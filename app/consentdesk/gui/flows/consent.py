@@ -88,13 +88,14 @@ class ConsentFlow(CaptureFlow):
             "&Declined", "Customer declined: record a refusal (Alt+D)", "Declined"
         )
         self.unsure = make_button(
-            "Customer &unsure", "Customer is unsure: record nothing (Alt+U)", "Customer unsure"
+            "&Unsure", "Customer is unsure: record nothing (Alt+U)", "Customer unsure"
         )
         self.agreed.clicked.connect(lambda: self.answer(ConsentState.GIVEN))
         self.declined.clicked.connect(lambda: self.answer(ConsentState.REFUSED))
         self.unsure.clicked.connect(self.customer_unsure)
         self.answer_buttons = (self.agreed, self.declined)
-        self.add_buttons(self.agreed, self.declined, self.unsure, self.cancel_button)
+        # One row: the answers stay on screen with the whole script above them.
+        self.add_buttons(self.agreed, self.declined, self.unsure, self.cancel_button, columns=4)
         self.refresh()
 
     def first_focus(self) -> QWidget | None:

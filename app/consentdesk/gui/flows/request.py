@@ -302,6 +302,7 @@ class RequestFlow(ScriptedFlow):
         facts.setWordWrap(True)
         box.addWidget(facts)
         box.addStretch(1)
+        self.column.set_script(None, None)  # the script was read; the reference matters now
         old = self.scroll_area.takeWidget()
         if old is not None:
             old.deleteLater()
