@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import tzinfo
 from typing import TYPE_CHECKING
 
-import shiboken6
 from PySide6.QtCore import QEvent, QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
@@ -26,15 +24,14 @@ from PySide6.QtWidgets import (
 from consentdesk.domain.model import DomainError
 from consentdesk.gui import theme
 from consentdesk.gui.calls import Call, CallController
-from consentdesk.gui.desk import UNREACHABLE, Desk
+from consentdesk.gui.desk import Desk
 from consentdesk.gui.panel import SHORTCUTS, CallerPanel
-from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import StateChip, scaled_font
+from consentdesk.gui.window_review import ReviewMixin
+from consentdesk.gui.window_server import ServerBarMixin
 
 # Incident mode and the review are loaded once the ledger is open, never at start-up.
 if TYPE_CHECKING:
-    from consentdesk.domain.backend import Backend
-    from consentdesk.domain.review import ReviewSource
     from consentdesk.gui.incident_banner import IncidentBanner
     from consentdesk.gui.review.window import ReviewWindow
     from consentdesk.gui.settings import SettingsDialog
@@ -52,7 +49,7 @@ REVIEW_SHORTCUT = "Ctrl+R"
 SettingsPageFactory = Callable[[Desk], tuple[str, QWidget]]
 
 
-class SidebarWindow(QMainWindow):
+class SidebarWindow(ServerBarMixin, ReviewMixin, QMainWindow):
     """The agent's sidebar for a whole shift.
 
     Signals:
@@ -196,77 +193,6 @@ class SidebarWindow(QMainWindow):
         bar.addWidget(self.collapse_button)
         self._refresh_agent()
         return bar
-
-    def _build_server_bar(self) -> QFrame:
-        """The team server's state: sign-in trouble (with a way to Settings), captures
-        waiting to sync, whether the server can be reached. Hidden on the embedded ledger."""
-        bar = QFrame()
-        bar.setObjectName("serverBar")
-        bar.setAccessibleName("Team server")
-        box = QVBoxLayout(bar)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.setSpacing(4)
-        problem_row = QHBoxLayout()
-        self.server_problem = StateChip()
-        self.server_problem.setAccessibleName("Team server sign-in")
-        self.server_settings_button = QPushButton("Open Settings…")
-        self.server_settings_button.setToolTip("Sign in to the team server (Ctrl+,)")
-        self.server_settings_button.setAccessibleName("Open Settings")
-        self.server_settings_button.clicked.connect(self.open_server_settings)
-        problem_row.addWidget(self.server_problem, 1)
-        problem_row.addWidget(self.server_settings_button, 0, Qt.AlignmentFlag.AlignTop)
-        self.server_problem_row = QWidget()
-        self.server_problem_row.setLayout(problem_row)
-        problem_row.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(self.server_problem_row)
-        waiting_row = QHBoxLayout()
-        waiting_row.setContentsMargins(0, 0, 0, 0)
-        self.sync_waiting = StateChip()
-        self.sync_waiting.setAccessibleName("Waiting to sync")
-        self.send_now_button = QPushButton("Send now")
-        self.send_now_button.setToolTip("Try to send the waiting captures to the team server now")
-        self.send_now_button.setAccessibleName("Send now")
-        self.send_now_button.clicked.connect(self.desk.sync_now)
-        waiting_row.addWidget(self.sync_waiting, 1)
-        waiting_row.addWidget(self.send_now_button, 0, Qt.AlignmentFlag.AlignTop)
-        self.sync_waiting_row = QWidget()
-        self.sync_waiting_row.setLayout(waiting_row)
-        box.addWidget(self.sync_waiting_row)
-        self.sync_offline = StateChip()
-        self.sync_offline.setAccessibleName("Team server reachable")
-        box.addWidget(self.sync_offline)
-        self.sync_refused = StateChip()
-        self.sync_refused.setAccessibleName("Refused by the team server")
-        box.addWidget(self.sync_refused)
-        self.server_bar = bar
-        self._show_server()
-        return bar
-
-    def _show_server(self) -> None:
-        state = self.desk.server
-        self.server_problem_row.setVisible(state.problem is not None)
-        if state.problem is not None:
-            self.server_problem.set_state(theme.FAILURE, state.problem)
-        self.sync_waiting_row.setVisible(state.waiting > 0)
-        self.sync_waiting.set_state(theme.DUE_SOON, f"{state.waiting} waiting to sync")
-        offline = state.unreachable or state.sync_error is not None
-        self.sync_offline.setVisible(offline)
-        if state.unreachable:
-            self.sync_offline.set_state(theme.NOTICE, UNREACHABLE)
-        elif state.sync_error is not None:
-            text = f"Not sent yet: {state.sync_error} — captures are kept and will be sent"
-            self.sync_offline.set_state(theme.NOTICE, text)
-        self.sync_refused.setVisible(state.refused > 0)
-        records = "capture" if state.refused == 1 else "captures"
-        self.sync_refused.set_state(
-            theme.FAILURE,
-            f"{state.refused} {records} refused by the team server — kept on this desk; "
-            "tell your team lead",
-        )
-        self.server_bar.setVisible(
-            state.problem is not None or state.waiting > 0 or offline or state.refused > 0
-        )
-        self._refresh_agent()
 
     def _tool_button(self, tool: theme.Tool, tip: str, name: str) -> QToolButton:
         b = QToolButton()
@@ -641,76 +567,6 @@ class SidebarWindow(QMainWindow):
     def _incidents_changed(self) -> None:
         banner = self.incident_banner
         self.strip_incident.setVisible(banner is not None and bool(banner.incidents))
-
-    def _refresh_review_access(self) -> None:
-        """Leads and admins see the Review action; agents neither see nor reach it."""
-        allowed = self.desk.can_review
-        self.review_button.setVisible(allowed)
-        action = self.actions_by_name["review"]
-        action.setVisible(allowed)
-        action.setEnabled(allowed)
-
-    def open_review(self) -> None:
-        """Open the review window on this sidebar's backend (or bring it forward)."""
-        if not self.desk.can_review or self._side_windows_closed or self._review_pending:
-            return
-        shown = self.review_window
-        if shown is not None and shiboken6.isValid(shown) and shown.isVisible():
-            shown.raise_()
-            shown.activateWindow()
-            return
-        self.review_error.hide()
-        self._review_pending = True
-        self.review_button.setEnabled(False)
-        viewer = self.desk.viewer()
-        zone = str(self.desk.config.get("general.timezone"))
-
-        def prepare(backend: Backend) -> tuple[ReviewSource, tzinfo]:
-            # Loaded here, on the worker, so the click does not stall the GUI thread.
-            import consentdesk.gui.review.window  # noqa: F401
-            from consentdesk.domain.review import local_zone
-            from consentdesk.stores.review_access import review_source_for
-
-            return review_source_for(backend, viewer), local_zone(zone)
-
-        self.desk.runner.call(
-            prepare, on_success=self._show_review, on_failure=self._review_failed, label="review"
-        )
-
-    def _show_review(self, prepared: tuple[ReviewSource, tzinfo]) -> None:
-        from consentdesk.domain.export import Controller
-        from consentdesk.gui.review.window import ReviewWindow
-
-        source, tz = prepared
-        self._review_pending = False
-        self.review_button.setEnabled(True)
-        if self._side_windows_closed:
-            source.close()
-            return
-        self._close_review()
-        window = ReviewWindow(
-            lambda: source,
-            source.viewer,
-            region=self.desk.region,
-            controller=Controller.from_config(self.desk.config),
-            tz=tz,
-        )
-        self.review_window = window
-        window.show()
-        window.raise_()
-        window.activateWindow()
-
-    def _review_failed(self, exc: BaseException) -> None:
-        self._review_pending = False
-        self.review_button.setEnabled(True)
-        self.review_error.set_state(theme.FAILURE, f"Review not opened: {describe_error(exc)}")
-        self.review_error.show()
-
-    def _close_review(self) -> None:
-        window, self.review_window = self.review_window, None
-        if window is not None and shiboken6.isValid(window):
-            window.close()  # stops its workers
-            shiboken6.delete(window)
 
     def close_side_windows(self) -> None:
         """Stop incident polling and close the review window, before the worker (and
