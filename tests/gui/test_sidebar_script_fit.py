@@ -157,3 +157,28 @@ def test_a_shortcut_to_a_control_scrolled_out_of_sight_does_nothing(
     qtbot.waitUntil(lambda: wholly_on_screen(note), timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.AltModifier)
     assert note.hasFocus()
+
+
+def test_panel_shortcuts_act_only_through_controls_on_screen(
+    qtbot: QtBot, make_sidebar: MakeSidebar
+) -> None:
+    sidebar = make_sidebar()
+    window = sidebar.window
+    panel = window.panel
+    open_caller_by_typing(qtbot, sidebar)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+
+    window.set_collapsed(True)  # only the strip is on screen
+    qtbot.keyClick(window, Qt.Key.Key_G, ctrl)
+    assert panel.flow is None
+    window.set_collapsed(False)
+    qtbot.keyClick(window, Qt.Key.Key_W, ctrl)  # nothing is given: Withdraw is off
+    assert panel.flow is None and not panel.withdraw_button.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_G, ctrl)
+    flow = panel.flow
+    assert isinstance(flow, ConsentFlow)
+    qtbot.keyClick(window, Qt.Key.Key_P, ctrl)  # the request button is under the form
+    qtbot.keyClick(window, Qt.Key.Key_I, ctrl)  # so is Check identity (compact header)
+    assert panel.flow is flow

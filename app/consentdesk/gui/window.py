@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEvent, QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -270,13 +271,14 @@ class SidebarWindow(ServerBarMixin, ReviewMixin, QMainWindow):
             self.addAction(action)
             return action
 
+        p = self.panel
         self.actions_by_name = {
             "lookup": act("Look up a number", "Ctrl+L", self.focus_lookup),
             "manual": act("Manual call", "Ctrl+M", self.start_manual_call),
-            "consent": act("Ask consent", SHORTCUTS["consent"], self.panel.start_consent),
-            "withdraw": act("Withdraw", SHORTCUTS["withdraw"], self.panel.start_withdrawal),
-            "request": act("Privacy request", SHORTCUTS["request"], self.panel.start_request),
-            "verify": act("Check identity", SHORTCUTS["verify"], self.panel.start_verify),
+            "consent": act("Ask consent", SHORTCUTS["consent"], self._via(p.consent_button)),
+            "withdraw": act("Withdraw", SHORTCUTS["withdraw"], self._via(p.withdraw_button)),
+            "request": act("Privacy request", SHORTCUTS["request"], self._via(p.request_button)),
+            "verify": act("Check identity", SHORTCUTS["verify"], self._via(p.header.verify)),
             "reload": act("Reload caller", SHORTCUTS["reload"], self.panel.reload),
             "end": act("End or close caller", SHORTCUTS["end"], self.panel.end_or_close),
             "on_top": act("Always on top", "Ctrl+T", self.on_top_button.toggle),
@@ -285,6 +287,17 @@ class SidebarWindow(ServerBarMixin, ReviewMixin, QMainWindow):
             "collapse": act("Collapse or expand", "F12", self.toggle_collapsed),
             "switch": act("Switch to waiting call", "Ctrl+Tab", self.switch_to_waiting),
         }
+
+    @staticmethod
+    def _via(button: QAbstractButton) -> Callable[[], None]:
+        """A shortcut that does what *button* does, and nothing while the button is not
+        on screen or not available (collapsed, a form open, nothing to withdraw…)."""
+
+        def press() -> None:
+            if button.isVisible() and button.isEnabled():
+                button.click()
+
+        return press
 
     # --- lookup and manual calls -------------------------------------------------------
 
