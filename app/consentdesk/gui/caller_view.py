@@ -222,7 +222,7 @@ class CallerHeader(QFrame):
             f"{shown_name} · {self.number.text()}" if shown_name else self.number.text()
         )
         self._details = {
-            self.name: True,
+            self.name: bool(shown_name),  # no blank line while the status loads
             self.number: True,
             self.dialled: bool(self.dialled.text()),
             self.customer: bool(customer_ref),
