@@ -14,8 +14,9 @@ from sidebar_support import NUMBER, click, ledger, open_caller_by_typing
 
 from consentdesk.domain.model import Channel, ConsentState
 from consentdesk.gui.calls import CallController
-from consentdesk.gui.flows import ConsentFlow
+from consentdesk.gui.flows import AgentPrompt, ConsentFlow
 from consentdesk.gui.main import Sidebar
+from consentdesk.platform.config import Config
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 
 OTHER = "+4930123456789"
@@ -228,3 +229,20 @@ def test_release_without_hold_changes_nothing(controller: CallController) -> Non
     controller.handle(ev(CallPhase.ANSWERED, "c1"))
     controller.release(object())
     assert controller.active is not None and controller.active.call_id == "c1"
+
+
+def test_a_page_with_nothing_to_lose_gives_way_without_asking(
+    qtbot: QtBot, make_sidebar: MakeSidebar, config: Config
+) -> None:
+    config.user.pop("general.agent_name")  # the first capture asks who is capturing
+    sidebar = make_sidebar()
+    window, panel = sidebar.window, sidebar.window.panel
+    with qtbot.waitSignal(panel.caller_shown, timeout=10_000):
+        sidebar.calls.look_up(NUMBER)
+    click(qtbot, panel.consent_button)
+    assert isinstance(panel.flow, AgentPrompt) and sidebar.calls.held
+    qtbot.keyClicks(window.lookup, "030 123456789")
+    with qtbot.waitSignal(panel.caller_shown, timeout=10_000):
+        click(qtbot, window.manual_button)  # no question: the prompt held nothing
+    assert panel.flow is None and not sidebar.calls.held
+    assert panel.call is not None and panel.call.number == OTHER and panel.call.is_live

@@ -497,6 +497,9 @@ class CallerPanel(QWidget):
         would be lost; else ask in the form first. True if it ran now."""
         flow = self.flow
         if flow is None or not flow.holds_work:
+            if flow is not None:
+                self._pending_flow = None
+                self._close_flow()  # nothing to lose; its hold on the caller goes with it
             proceed()
             return True
         flow.ask_discard(f"{what} closes the open form.", proceed)
