@@ -167,14 +167,14 @@ class SignInPage(QWidget):
         if not token:
             self._fail_text("Paste the token your administrator gave you")
             return
-        if not name and self.agent_name.isEnabled():
-            self._fail_text("Give your name as you say it to customers: the scripts read it")
-            self.agent_name.setFocus()
-            return
         try:
             url = check_server_url(url)
         except BackendError as exc:
             self._fail(exc)
+            return
+        if not name and self.agent_name.isEnabled():
+            self._fail_text("Give your name as you say it to customers: the scripts read it")
+            self.agent_name.setFocus()
             return
         ca_bundle = str(self.desk.config.get("server.ca_bundle")) or None
 
