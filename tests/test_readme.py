@@ -48,6 +48,7 @@ def test_ci_runs_the_linters_and_type_checker() -> None:
         assert tool in ci
 
 
+@pytest.mark.qt
 def test_the_main_command_works(tmp_path: Path) -> None:
     """Run the first command's consentdesk steps with this interpreter, in a scratch folder:
     the demo seeds, the sidebar starts on the demo caller and stays up, and the

@@ -110,15 +110,18 @@ def results() -> Iterator[dict[str, object]]:
 
 
 class GridPainted(QObject):
-    """Time (perf_counter) when the grid finished its first paint for the caller."""
+    """Time (perf_counter) when the grid finished its first paint for the caller (for
+    a number not in the ledger: the "not in our records" note that stands in for it)."""
 
     def __init__(self, sidebar: Sidebar) -> None:
         super().__init__()
-        self.viewport = sidebar.window.panel.grid.viewport()
+        panel = sidebar.window.panel
+        self.painted_by = (panel.grid.viewport(), panel.unknown_note)
         self.armed = False
         self.painted_at: float | None = None
-        sidebar.window.panel.caller_shown.connect(self._shown)
-        self.viewport.installEventFilter(self)
+        panel.caller_shown.connect(self._shown)
+        for widget in self.painted_by:
+            widget.installEventFilter(self)
 
     def reset(self) -> None:
         self.armed, self.painted_at = False, None
@@ -127,7 +130,7 @@ class GridPainted(QObject):
         self.armed = True
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if self.armed and watched is self.viewport and event.type() == QEvent.Type.Paint:
+        if self.armed and watched in self.painted_by and event.type() == QEvent.Type.Paint:
             self.armed = False
             # Runs after this paint (and the window's flush) has finished.
             QTimer.singleShot(0, self._mark)
@@ -153,6 +156,7 @@ def test_call_arrived_to_caller_painted(
     config = Config.load(user_file=tmp_path / "config.toml", site_files=[])
     config.set("sidebar.clear_after_seconds", 0)
     config.set("general.agent", "bench")
+    config.set("general.agent_name", "Bench Agent")
     sidebar = build_sidebar(Context(config=config, data_dir=tmp_path), open_backend=open_backend)
     try:
         with qtbot.waitExposed(sidebar.window):

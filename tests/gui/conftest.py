@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
-from sidebar_support import AGENT, AGENT_NAME
+from sidebar_support import AGENT, AGENT_NAME, known_customer
 
 from consentdesk.domain.backend import Backend
 from consentdesk.gui.app import create_app
@@ -26,6 +26,12 @@ def config(tmp_path: Path) -> Config:
     cfg.set("general.languages", ["en", "de"])
     cfg.set("sidebar.clear_after_seconds", 1)
     return cfg
+
+
+@pytest.fixture
+def known_caller(data_dir: Path) -> None:
+    """The test's caller (NUMBER) is a customer in our records."""
+    known_customer(data_dir)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pytestqt.qtbot import QtBot
 
 from consentdesk.domain.capture import consent_event
 from consentdesk.domain.catalogue import load_catalogue
-from consentdesk.domain.model import Channel, ConsentEvent, ConsentState, Jurisdiction
+from consentdesk.domain.model import Channel, ConsentEvent, ConsentState, Jurisdiction, Subject
 from consentdesk.domain.scripts import (
     RenderedScript,
     ScriptKind,
@@ -27,6 +27,7 @@ from consentdesk.domain.scripts import (
     script_context,
     select_script,
 )
+from consentdesk.gui.flows import ScriptedFlow
 from consentdesk.gui.main import Sidebar
 from consentdesk.stores.ledger import EmbeddedLedger, open_ledger
 
@@ -34,11 +35,19 @@ NUMBER = "+4915112345678"
 DIALLED = "0151 1234 5678"
 AGENT = "t.agent"
 AGENT_NAME = "Tess Agent"
+CUSTOMER_NAME = "Maria Muster"
+CUSTOMER_REF = "C-1001"
 
 
 def ledger(data_dir: Path) -> EmbeddedLedger:
     """A second connection to the test's ledger, for arranging and asserting."""
     return open_ledger(data_dir)
+
+
+def known_customer(data_dir: Path, number: str = NUMBER) -> None:
+    """Arrange: *number* is a customer in our records (a profile, no consents yet)."""
+    with ledger(data_dir) as led:
+        led.save_subject(Subject(number, CUSTOMER_REF, CUSTOMER_NAME))
 
 
 def rendered_consent(
@@ -108,6 +117,13 @@ def click(qtbot: QtBot, widget: QWidget, pos: QPoint | None = None) -> None:
         qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
     else:
         qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=pos)
+
+
+def tick_read_aloud(qtbot: QtBot, flow: ScriptedFlow) -> None:
+    """Tick "read aloud" as the agent does: once the whole script has been on screen."""
+    qtbot.waitUntil(flow.read_aloud.isEnabled, timeout=5000)
+    click(qtbot, flow.read_aloud)
+    assert flow.read_aloud.isChecked()
 
 
 def click_index(qtbot: QtBot, view: QAbstractItemView, row: int, column: int = 0) -> None:

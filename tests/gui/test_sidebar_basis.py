@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
-from sidebar_support import NUMBER, click, click_index, open_caller_by_typing
+from sidebar_support import NUMBER, click, click_index, open_caller_by_typing, tick_read_aloud
 
 from consentdesk.domain.catalogue import Catalogue, load_catalogue
 from consentdesk.domain.model import Channel, ConsentState, LawfulBasis, Purpose, RequestType
@@ -44,7 +44,7 @@ def _select(qtbot: QtBot, sidebar: Sidebar, purpose: str, channel: Channel) -> N
 
 
 def test_a_legitimate_interest_purpose_offers_an_objection_not_a_consent(
-    qtbot: QtBot, make_sidebar: MakeSidebar, data_dir: Path
+    qtbot: QtBot, make_sidebar: MakeSidebar, data_dir: Path, known_caller: None
 ) -> None:
     catalogue = _catalogue()
     sidebar = make_sidebar(
@@ -70,7 +70,7 @@ def test_a_legitimate_interest_purpose_offers_an_objection_not_a_consent(
 
 
 def test_an_opt_out_turns_the_sale_cell_at_once(
-    qtbot: QtBot, make_sidebar: MakeSidebar, data_dir: Path
+    qtbot: QtBot, make_sidebar: MakeSidebar, data_dir: Path, known_caller: None
 ) -> None:
     sidebar = make_sidebar()
     open_caller_by_typing(qtbot, sidebar)
@@ -81,7 +81,7 @@ def test_an_opt_out_turns_the_sale_cell_at_once(
     flow.jurisdiction.setCurrentIndex(flow.jurisdiction.findData("ccpa"))
     flow.type.setCurrentIndex(flow.type.findData(RequestType.OPT_OUT_SALE))
     assert flow.chosen_type == RequestType.OPT_OUT_SALE
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     with qtbot.waitSignal(panel.captured, timeout=10_000):
         click(qtbot, flow.record)
 

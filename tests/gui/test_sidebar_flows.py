@@ -20,6 +20,7 @@ from sidebar_support import (
     open_caller_by_typing,
     record_consent,
     rendered_consent,
+    tick_read_aloud,
 )
 
 from consentdesk.domain import rules
@@ -45,6 +46,7 @@ from consentdesk.gui.widgets import Banner
 from consentdesk.platform.config import Config
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 
+pytestmark = pytest.mark.usefixtures("known_caller")  # a customer in our records
 MakeSidebar = Callable[..., Sidebar]
 
 
@@ -88,7 +90,7 @@ def test_consent_agreed_records_exactly_what_was_read(
     assert any(b.verbatim for b in flow.script_view.rendered.blocks)
     assert not flow.agreed.isEnabled(), "nothing may be recorded before the read-aloud tick"
 
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     assert flow.agreed.isEnabled()
     wait_captured(qtbot, sidebar, lambda: click(qtbot, flow.agreed))
 
@@ -135,7 +137,7 @@ def test_declined_records_a_refusal_and_unsure_records_nothing(
     click(qtbot, panel.consent_button)
     flow = panel.flow
     assert isinstance(flow, ConsentFlow)
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     click(qtbot, flow.unsure)
     assert panel.flow is None
     assert panel.banner.mode == Banner.INFO
@@ -146,7 +148,7 @@ def test_declined_records_a_refusal_and_unsure_records_nothing(
     click(qtbot, panel.consent_button)
     flow = panel.flow
     assert isinstance(flow, ConsentFlow)
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     wait_captured(qtbot, sidebar, lambda: click(qtbot, flow.declined))
     assert cell_state(sidebar, "customer-survey", Channel.SMS) == ConsentState.REFUSED
     with ledger(data_dir) as led:
@@ -174,7 +176,7 @@ def test_several_purposes_and_channels_in_one_answer(
         ("marketing-offers", Channel.SMS),
         ("partner-offers", Channel.PHONE),
     ]
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     wait_captured(qtbot, sidebar, lambda: click(qtbot, flow.agreed))
     with ledger(data_dir) as led:
         history = list(led.history(NUMBER))
@@ -192,7 +194,7 @@ def test_escape_cancels_a_flow_and_records_nothing(
     click(qtbot, panel.consent_button)
     flow = panel.flow
     assert isinstance(flow, ConsentFlow)
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     qtbot.keyClick(flow.read_aloud, Qt.Key.Key_Escape)
     assert panel.flow is None
     assert "Cancelled" in panel.banner.text.text()
@@ -216,7 +218,7 @@ def test_withdrawal_of_one_cell_takes_no_more_clicks_than_consent(
     assert flow.selected() == [("marketing-offers", Channel.EMAIL)]
     assert flow.script_view.rendered is not None
     assert flow.script_view.rendered.script.kind == ScriptKind.WITHDRAWAL
-    click(qtbot, flow.read_aloud)  # click 3
+    tick_read_aloud(qtbot, flow)  # click 3
     wait_captured(qtbot, sidebar, lambda: click(qtbot, flow.record))  # click 4
 
     assert cell_state(sidebar, "marketing-offers", Channel.EMAIL) == ConsentState.WITHDRAWN
@@ -279,7 +281,7 @@ def test_withdraw_all_marketing_from_the_menu(
         ("marketing-offers", Channel.POST),
         ("partner-offers", Channel.EMAIL),
     ]
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     wait_captured(qtbot, sidebar, lambda: click(qtbot, flow.record))
     with ledger(data_dir) as led:
         withdrawn = [e for e in led.history(NUMBER) if e.state == ConsentState.WITHDRAWN]
@@ -309,7 +311,7 @@ def test_access_request_with_checklist_shows_the_reference_large(
     for box in flow.checks:
         click(qtbot, box)
     qtbot.keyClicks(flow.note, "Copy by email please")
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     wait_captured(qtbot, sidebar, lambda: click(qtbot, flow.record))
 
     # The flow stays to show the reference, large, until Done.
@@ -351,7 +353,7 @@ def test_ccpa_opt_out_needs_no_verification(
         assert flow.type.currentIndex() != before, "opt-out is offered under the CCPA"
     assert flow.checks == []
     assert "No identity verification is needed" in flow.no_check.text()
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     wait_captured(qtbot, sidebar, lambda: click(qtbot, flow.record))
     with ledger(data_dir) as led:
         (request,) = list(led.requests(number=NUMBER))
@@ -418,7 +420,7 @@ def test_agent_id_is_asked_once_when_config_has_none(
         ),
         timeout=5000,
     )
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     wait_captured(qtbot, sidebar, lambda: click(qtbot, flow.agreed))
     with ledger(data_dir) as led:
         assert [e.agent for e in led.history(NUMBER)] == ["n.new"]
@@ -440,6 +442,7 @@ def test_capture_during_a_softphone_call_carries_its_call_id(
     qtbot.keyClick(panel.grid, Qt.Key.Key_Return)  # Enter on a cell asks for consent
     flow = panel.flow
     assert isinstance(flow, ConsentFlow)
+    qtbot.waitUntil(flow.read_aloud.isEnabled, timeout=5000)  # the script was on screen
     qtbot.keyClick(flow.read_aloud, Qt.Key.Key_Space)
     assert flow.read_aloud.isChecked()
     wait_captured(
@@ -500,7 +503,10 @@ def test_script_language_follows_the_customer(
     assert "{{" not in flow.script_view.rendered.text
 
 
-def test_checkboxes_in_flows_have_accessible_names(qtbot: QtBot, make_sidebar: MakeSidebar) -> None:
+def test_checkboxes_in_flows_have_accessible_names(
+    qtbot: QtBot, make_sidebar: MakeSidebar, data_dir: Path
+) -> None:
+    record_consent(data_dir, "customer-survey", Channel.SMS)  # something to withdraw
     sidebar = make_sidebar()
     open_caller_by_typing(qtbot, sidebar)
     panel = sidebar.window.panel

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from pytestqt.qtbot import QtBot
-from sidebar_support import click, open_caller_by_typing, record_consent
+from sidebar_support import click, open_caller_by_typing, record_consent, tick_read_aloud
 from test_sidebar_flows import select_cell, wait_captured
 
 from consentdesk.domain.model import Channel
@@ -58,7 +58,7 @@ def withdraw_email_marketing(qtbot: QtBot, sidebar: Sidebar) -> ReceiptBox:
     select_cell(qtbot, sidebar, "marketing-offers", Channel.EMAIL)
     click(qtbot, panel.withdraw_button)
     flow = panel.flow
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
     wait_captured(qtbot, sidebar, lambda: click(qtbot, flow.record))
     box: ReceiptBox = panel.receipt_box
     return box

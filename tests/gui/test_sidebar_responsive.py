@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 from pytestqt.qtbot import QtBot
-from sidebar_support import NUMBER, click, ledger, open_caller_by_typing
+from sidebar_support import NUMBER, click, ledger, open_caller_by_typing, tick_read_aloud
 
 from consentdesk.domain.backend import Backend, Unavailable
 from consentdesk.domain.model import Channel, ConsentState
@@ -127,7 +127,7 @@ def test_slow_capture_fails_inline_and_retry_records_once(
     click(qtbot, panel.consent_button)
     flow = panel.flow
     assert isinstance(flow, ConsentFlow)
-    click(qtbot, flow.read_aloud)
+    tick_read_aloud(qtbot, flow)
 
     backends[0].fail.add("capture")
     ticker = Ticker()

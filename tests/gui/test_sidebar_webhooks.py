@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 from pytestqt.qtbot import QtBot
-from sidebar_support import click, open_caller_by_typing
+from sidebar_support import click, open_caller_by_typing, tick_read_aloud
 from test_sidebar_server import (  # noqa: F401 (fixtures)
     WAIT_MS,
     MakeSidebar,
@@ -54,7 +54,7 @@ def test_a_withdrawal_in_the_sidebar_reaches_a_signed_webhook_and_the_feed(
         select_cell(qtbot, desk, "marketing-offers", Channel.EMAIL)
         click(qtbot, panel.withdraw_button)
         flow = panel.flow
-        click(qtbot, flow.read_aloud)
+        tick_read_aloud(qtbot, flow)
         with qtbot.waitSignal(panel.captured, timeout=WAIT_MS) as captured:
             click(qtbot, flow.record)
         (withdrawal,) = captured.args[0].events

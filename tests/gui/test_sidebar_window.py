@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
@@ -28,6 +29,7 @@ from consentdesk.gui.settings import MANAGED, SettingsDialog
 from consentdesk.gui.window import SIDEBAR_WIDTH, STRIP_WIDTH
 from consentdesk.platform.config import Config
 
+pytestmark = pytest.mark.usefixtures("known_caller")  # a customer in our records
 MakeSidebar = Callable[..., Sidebar]
 SHORTCUT = re.compile(r"\((Ctrl|Alt|F\d+|Esc|Enter)")
 

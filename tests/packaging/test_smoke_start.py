@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def smoke(env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -19,6 +21,7 @@ def smoke(env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.qt
 def test_smoke_paints_the_sidebar_with_the_demo_caller(tmp_path: Path) -> None:
     data = tmp_path / "user-data"
     result = smoke({"CONSENTDESK_DATA_DIR": str(data)})

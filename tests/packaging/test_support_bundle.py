@@ -63,6 +63,7 @@ def bundle_members(path: Path) -> dict[str, str]:
         return {name: bundle.read(name).decode("utf-8") for name in bundle.namelist()}
 
 
+@pytest.mark.qt  # the bundle records the Qt version
 def test_bundle_holds_logs_versions_and_config_with_sources(
     machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

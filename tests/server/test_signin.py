@@ -71,6 +71,7 @@ def test_sign_in_stores_the_token_in_the_keyring_only(
     page = make_page(qtbot, config, runner)
     page.url.setText(url)
     page.token.setText(tokens["alice"])
+    page.agent_name.setText("Alice Archer")  # read to customers in scripts
     with qtbot.waitSignal(page.signed_in, timeout=10_000) as signal:
         page.sign_in_button.click()
     assert signal.args[0].name == "alice"
@@ -81,6 +82,7 @@ def test_sign_in_stores_the_token_in_the_keyring_only(
     saved = (tmp_path / "config.toml").read_text()
     assert url in saved and tokens["alice"] not in saved
     assert config.get("general.agent") == "alice"  # captures now name the signed-in user
+    assert config.get("general.agent_name") == "Alice Archer"
     assert threads and all(t is not threading.main_thread() for t in threads)
 
 
@@ -91,6 +93,7 @@ def test_a_wrong_token_is_refused_and_not_stored(
     page = make_page(qtbot, user_config(tmp_path), runner)
     page.url.setText(url)
     page.token.setText("cdt_wrong")
+    page.agent_name.setText("Alice Archer")
     page.sign_in_button.click()
     qtbot.waitUntil(lambda: "does not accept this sign-in" in page.status.text(), timeout=10_000)
     assert secrets.get_token(url) is None

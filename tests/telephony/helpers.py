@@ -134,7 +134,7 @@ def seeded_data_dir(path: Path) -> Path:
 def default_config(path: Path) -> Path:
     return write_config(
         path,
-        general={"agent": "agent-7", "region": "DE"},
+        general={"agent": "agent-7", "agent_name": "Alex Seven", "region": "DE"},
         sidebar={"clear_after_seconds": 0},
     )
 

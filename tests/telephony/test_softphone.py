@@ -70,6 +70,20 @@ def pop_latency(qtbot: QtBot, sipp: Sipp) -> float:
     return shown - sipp.invites()[0]
 
 
+def read_through(qtbot: QtBot, page: ConsentFlow) -> None:
+    """Scroll the script down page by page, as the agent reads it, until all of it has
+    been on screen (the read-aloud tick waits for that; a small screen scrolls)."""
+    view = page.script_view
+    bar = view.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: view.seen_all or view.seen_to > 0, timeout=5_000)
+    for _ in range(bar.maximum() // max(bar.pageStep(), 1) + 1):
+        if view.seen_all:
+            break
+        bar.setValue(min(bar.value() + bar.pageStep(), bar.maximum()))
+        qtbot.waitUntil(lambda: view.seen_all or view.seen_to >= bar.value() + 1, timeout=5_000)
+    qtbot.waitUntil(page.read_aloud.isEnabled, timeout=5_000)
+
+
 def capture_consent(qtbot: QtBot, desk: RunningSidebar) -> tuple[ConsentEvent, ...]:
     """Record one consent with real clicks, as the agent would during the call."""
     page = desk.panel.start_consent()
@@ -77,6 +91,8 @@ def capture_consent(qtbot: QtBot, desk: RunningSidebar) -> tuple[ConsentEvent, .
     purpose_id, box = next(iter(page.purpose_boxes.items()))
     channel = page.purposes[purpose_id].channels[0]
     for tick in (box, page.channel_boxes[channel], page.read_aloud):
+        if tick is page.read_aloud:
+            read_through(qtbot, page)
         # A check box takes clicks on its indicator and text, not the empty width.
         qtbot.mouseClick(tick, Qt.MouseButton.LeftButton, pos=QPoint(8, tick.height() // 2))
         assert tick.isChecked()

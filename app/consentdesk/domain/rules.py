@@ -352,6 +352,25 @@ def verification_checklist(j: Jurisdiction, request_type: RequestType) -> tuple[
     return rule_for(j).for_type(request_type).checklist
 
 
+_HOLDER = "Caller confirms this phone number is theirs"
+_NAME_NOTED = "Caller's full name noted for the reply"
+_EMAIL_NOTED = "Email address for the copy of the data noted"
+# Points that need no customer account to hold them against.
+_WITHOUT_ACCOUNT = {_SELF: _SELF, _CORRECTION: _CORRECTION, _EMAIL: _EMAIL_NOTED}
+
+
+def unknown_caller_checklist(j: Jurisdiction, request_type: RequestType) -> tuple[str, ...]:
+    """The checklist for a caller not in our records: there is no account whose name,
+    address or customer number could match, so the agent confirms what can be
+    confirmed (the number is the caller's, the request is their own) and notes what
+    the reply needs. Empty where the request needs no verification at all."""
+    items = verification_checklist(j, request_type)
+    if not items:
+        return ()
+    extra = tuple(_WITHOUT_ACCOUNT[i] for i in items if i in _WITHOUT_ACCOUNT)
+    return (_HOLDER, _NAME_NOTED, *(e for e in extra if e not in (_HOLDER, _NAME_NOTED)))
+
+
 def needs_verification(j: Jurisdiction, request_type: RequestType) -> bool:
     return bool(verification_checklist(j, request_type))
 

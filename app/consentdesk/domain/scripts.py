@@ -412,7 +412,9 @@ def script_context(
 ) -> dict[str, str]:
     """The placeholder values for a capture; absent ones stay out of the mapping,
     so a script that needs them fails to render with a clear message."""
-    context = {"company": company, "agent_name": agent_name}
+    context = {"company": company}
+    if agent_name.strip():  # never a stand-in (such as the agent id) for the name read out
+        context["agent_name"] = agent_name
     if customer_name:
         context["customer_name"] = customer_name
     if purposes:

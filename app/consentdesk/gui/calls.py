@@ -64,6 +64,12 @@ class CallController(QObject):
     its caller leaves the screen after ``clear_after_seconds`` (while a capture
     is still being recorded the clearing waits for it).
 
+    After-call work: while the caller on screen is *held* (:meth:`hold`, a
+    capture form is open) nothing takes them off the screen on its own: a
+    hang-up leaves them (and the form) there, and new or answered calls wait in
+    the call bar. Only the agent's own actions (look up, switch, close) replace
+    a held caller, and the window asks before those.
+
     Signals:
         active_changed(object): a different caller is on screen (a ``Call``), or
             nobody (``None``). Any open capture flow belongs to the old caller.
@@ -93,6 +99,7 @@ class CallController(QObject):
         self._clear_timer.setSingleShot(True)
         self._clear_timer.timeout.connect(self._clear_due)
         self._clear_blockers: set[object] = set()
+        self._holders: set[object] = set()
         self._clear_pending = False
         self.link_up: bool | None = None
         self.link_detail = ""
@@ -209,7 +216,34 @@ class CallController(QObject):
 
     def unblock_clear(self, token: object) -> None:
         self._clear_blockers.discard(token)
-        if self._clear_pending and not self._clear_blockers:
+        self._clear_again()
+
+    @property
+    def held(self) -> bool:
+        """The caller on screen has work open (a form) and stays until it is done."""
+        return bool(self._holders)
+
+    def hold(self, token: object) -> None:
+        """Keep the caller on screen, and let other calls wait, until :meth:`release`."""
+        self._holders.add(token)
+
+    def release(self, token: object) -> None:
+        """The work is done: an ended call leaves the screen ``clear_after_seconds``
+        from now (time to read the confirmation), then a waiting call comes up."""
+        if token not in self._holders:
+            return
+        self._holders.discard(token)
+        if self._holders:
+            return
+        active = self._active
+        if active is not None and active.phase == CallPhase.ENDED:
+            self._clear_pending = False
+            self._clear_timer.start(max(self.clear_after_seconds, 0) * 1000)
+        elif active is None:
+            self._promote_waiting()
+
+    def _clear_again(self) -> None:
+        if self._clear_pending and not self._clear_blockers and not self._holders:
             self._clear_due()
 
     # --- transitions ---------------------------------------------------------
@@ -227,7 +261,7 @@ class CallController(QObject):
 
     def _incoming(self, call: Call) -> None:
         active = self._active
-        if active is not None and active.is_live:
+        if active is not None and (active.is_live or self._holders):
             self._waiting.append(call)
             self.waiting_changed.emit(self.waiting)
         else:
@@ -245,6 +279,13 @@ class CallController(QObject):
         if known is not None and known is self._active:
             self._active = answered
             self.active_updated.emit(answered)
+            return
+        if self._holders:
+            # Answered on the softphone while a form is open: it waits in the call bar.
+            if known is not None:
+                self._waiting.remove(known)
+            self._waiting.insert(0, answered)
+            self.waiting_changed.emit(self.waiting)
             return
         if known is not None:
             self._waiting.remove(known)
@@ -266,7 +307,7 @@ class CallController(QObject):
         self._clear_timer.start(max(self.clear_after_seconds, 0) * 1000)
 
     def _clear_due(self) -> None:
-        if self._clear_blockers:
+        if self._clear_blockers or self._holders:
             self._clear_pending = True
             return
         self._clear_pending = False

@@ -324,7 +324,9 @@ class Desk(QObject):
 
     @property
     def agent_name(self) -> str:
-        return str(self.config.get("general.agent_name")).strip() or self.agent
+        """The agent's name as read to customers in scripts ("" until given: the
+        agent id is no name, and a script needing one is not shown without it)."""
+        return str(self.config.get("general.agent_name")).strip()
 
     @property
     def role(self) -> str:

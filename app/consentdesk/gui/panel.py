@@ -3,10 +3,8 @@ and the capture flows that open in its place."""
 
 from __future__ import annotations
 
-import html
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
@@ -14,16 +12,13 @@ from PySide6.QtCore import (
     QModelIndex,
     QSize,
     Qt,
-    QTimer,
     Signal,
 )
 from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
-    QAbstractButton,
     QAbstractItemView,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListView,
     QMenu,
@@ -31,8 +26,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QStackedWidget,
-    QStyleOptionViewItem,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -46,23 +39,28 @@ from consentdesk.domain.model import (
     ConsentState,
     RequestType,
     SubjectStatus,
-    utcnow,
 )
-from consentdesk.gui import labels, theme
+from consentdesk.gui import labels
+from consentdesk.gui.caller_view import (
+    SHORTCUTS,
+    CallerHeader,
+    ConsentGrid,
+    customer_language,
+    in_our_records,
+    proof_html,
+)
 from consentdesk.gui.calls import Call, CallController
-from consentdesk.gui.delegates import CellDelegate, TwoLineDelegate, scaled_font_for
+from consentdesk.gui.delegates import TwoLineDelegate
 from consentdesk.gui.desk import Desk
+from consentdesk.gui.history_box import HistoryBox
 from consentdesk.gui.models import (
     ChannelRole,
     ConsentGridModel,
-    EventRole,
-    HistoryModel,
     PurposeRole,
     RequestsModel,
 )
 from consentdesk.gui.tasks import describe_error
-from consentdesk.gui.widgets import Banner, FittedText, StateChip, scaled_font, section_title
-from consentdesk.telephony.events import CallPhase
+from consentdesk.gui.widgets import Banner, section_title
 
 # The capture flows (and the capture rules they pull in) are imported where a
 # flow starts, so that start-up paints the window without them.
@@ -72,190 +70,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("consentdesk.gui.panel")
 
-
-SHORTCUTS = {
-    "consent": "Ctrl+G",
-    "withdraw": "Ctrl+W",
-    "request": "Ctrl+P",
-    "verify": "Ctrl+I",
-    "reload": "F5",
-    "end": "Ctrl+E",
-}
-
-
-class ConsentGrid(QTableView):
-    """The purposes × channels grid, sized to its content (the panel scrolls)."""
-
-    def __init__(self, model: ConsentGridModel, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setModel(model)
-        self.setItemDelegate(CellDelegate(self))
-        self.setAccessibleName("Consent grid")
-        self.setAccessibleDescription("Purposes by channel. Select a cell to see its history.")
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setWordWrap(True)
-        self.setShowGrid(True)
-        self.setTabKeyNavigation(False)
-        self.setCornerButtonEnabled(False)
-        corner = self.findChild(QAbstractButton, "qt_tableview_cornerbutton")
-        if corner is not None:
-            corner.setAccessibleName("Consent grid corner")
-        hh = self.horizontalHeader()
-        hh.setAccessibleName("Channels")
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        hh.setFont(scaled_font_for(hh.font(), 0.85))
-        vh = self.verticalHeader()
-        vh.setAccessibleName("Purposes")
-        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vh.setDefaultAlignment(
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap
-        )
-        vh.setFont(scaled_font_for(vh.font(), 0.85))
-        model.modelReset.connect(self._fit)
-
-    def _fit(self) -> None:
-        fm = self.fontMetrics()
-        option = QStyleOptionViewItem()
-        option.font = self.font()
-        cell = self.itemDelegate().sizeHint(option, QModelIndex()).height()
-        row = max(fm.lineSpacing() * 3 + 10, cell)
-        vh = self.verticalHeader()
-        vh.setDefaultSectionSize(row)
-        vh.setFixedWidth(max(84, fm.horizontalAdvance("M") * 8))
-        height = self.horizontalHeader().sizeHint().height() + row * self.model().rowCount()
-        self.setFixedHeight(height + 2 * self.frameWidth())
-
-    def sizeHint(self) -> QSize:
-        return QSize(340, self.height())
-
-
-class CallerHeader(QFrame):
-    """Who is on the line: name, number (dialled and normalised), identity, timer.
-
-    Signals:
-        end_requested(): End (manual call) / Close (lookup or ended call).
-        verify_requested(): the agent wants to check identity.
-    """
-
-    end_requested = Signal()
-    verify_requested = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("callerHeader")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setAccessibleName("Caller")
-        box = QVBoxLayout(self)
-        box.setContentsMargins(10, 8, 10, 8)
-        box.setSpacing(3)
-        self.name = QLabel()
-        self.name.setFont(scaled_font(self.name, 1.35, bold=True))
-        self.name.setWordWrap(True)
-        self.name.setAccessibleName("Caller name")
-        self.number = QLabel()
-        self.number.setFont(scaled_font(self.number, 1.1))
-        self.number.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.number.setAccessibleName("Caller number")
-        self.dialled = QLabel()
-        self.dialled.setWordWrap(True)
-        self.dialled.setEnabled(False)
-        self.dialled.setAccessibleName("Number as dialled")
-        self.customer = QLabel()
-        self.customer.setAccessibleName("Customer reference")
-        box.addWidget(self.name)
-        box.addWidget(self.number)
-        box.addWidget(self.dialled)
-        box.addWidget(self.customer)
-        ident = QHBoxLayout()
-        self.identity = StateChip()
-        self.identity.setAccessibleName("Identity verification")
-        self.verify = QPushButton("Check &identity…")
-        self.verify.setToolTip(f"Run the identity checklist ({SHORTCUTS['verify']})")
-        self.verify.setAccessibleName("Check identity")
-        self.verify.clicked.connect(self.verify_requested)
-        ident.addWidget(self.identity, 1)
-        ident.addWidget(self.verify)
-        box.addLayout(ident)
-        callrow = QHBoxLayout()
-        self.call_state = StateChip()
-        self.call_state.setAccessibleName("Call")
-        self.end = QPushButton("End")
-        self.end.setAccessibleName("End or close")
-        self.end.clicked.connect(self.end_requested)
-        callrow.addWidget(self.call_state, 1)
-        callrow.addWidget(self.end)
-        box.addLayout(callrow)
-        self.call: Call | None = None
-        self.timer = QTimer(self)
-        self.timer.setInterval(1000)
-        self.timer.timeout.connect(self._tick)
-
-    def show_call(
-        self, call: Call, *, name: str | None = None, customer_ref: str | None = None
-    ) -> None:
-        self.call = call
-        if call.number is None:
-            self.name.setText(call.display_name or "Withheld number")
-            self.number.setText("No number sent — look the caller up below")
-            self.dialled.setText(f"As sent: {call.raw_number}" if call.raw_number else "")
-        else:
-            from consentdesk.domain import phone  # phone metadata loads with the first caller
-
-            display = phone.display(call.number)
-            self.name.setText(name or call.display_name or display)
-            self.number.setText(display)
-            raw = call.raw_number.strip()
-            self.dialled.setText(
-                f"As dialled: {raw}" if raw and raw != call.number and raw != display else ""
-            )
-        self.dialled.setVisible(bool(self.dialled.text()))
-        self.customer.setText(f"Customer {customer_ref}" if customer_ref else "")
-        self.customer.setVisible(bool(customer_ref))
-        if call.verified_by:
-            self.identity.set_state(theme.VERIFIED, f"Identity verified: {call.verified_by}")
-        else:
-            self.identity.set_state(theme.UNVERIFIED, "Identity not verified on this call")
-        self.verify.setVisible(not call.verified_by and call.number is not None)
-        if call.is_lookup:
-            self.end.setText("Close")
-            self.end.setToolTip(f"Take this caller off the screen ({SHORTCUTS['end']})")
-        elif call.is_manual and call.is_live:
-            self.end.setText("End call")
-            self.end.setToolTip(f"End this manual call ({SHORTCUTS['end']})")
-        else:
-            self.end.setText("Close")
-            self.end.setToolTip(f"Take this caller off the screen now ({SHORTCUTS['end']})")
-        self._tick()
-        if call.phase == CallPhase.ANSWERED:
-            self.timer.start()
-        else:
-            self.timer.stop()
-
-    def _tick(self) -> None:
-        call = self.call
-        if call is None:
-            return
-        if call.is_lookup:
-            self.call_state.set_state(theme.NOTICE, "Lookup — not on a call")
-            return
-        if call.phase == CallPhase.INCOMING:
-            self.call_state.set_state(theme.LINK_UP, "Incoming call — ringing")
-            return
-        start = call.answered_at or call.incoming_at or utcnow()
-        end: datetime = call.ended_at or utcnow()
-        elapsed = labels.duration(int((end - start).total_seconds()))
-        if call.phase == CallPhase.ENDED:
-            self.call_state.set_state(theme.CLOSED, f"Call ended after {elapsed}")
-        else:
-            source = " (manual)" if call.is_manual else ""
-            self.call_state.set_state(theme.LINK_UP, f"On call{source} · {elapsed}")
-
-    def elapsed_text(self) -> str:
-        return self.call_state.text()
+__all__ = ["SHORTCUTS", "CallerPanel", "customer_language", "proof_html"]
 
 
 class CallerPanel(QWidget):
@@ -281,9 +96,8 @@ class CallerPanel(QWidget):
         self.flow: FlowPage | None = None
         self._pending_flow: Callable[[], FlowPage | None] | None = None
         self._gen = 0
-        self._history: list[ConsentEvent] | None = None
-        self._history_gen = -1
         self._stale = False  # the backend was reopened since the status was read
+        self._hold = object()  # this panel's hold on the caller while a flow is open
         self.setAccessibleName("Caller panel")
 
         outer = QVBoxLayout(self)
@@ -309,7 +123,7 @@ class CallerPanel(QWidget):
         cbox.setContentsMargins(0, 0, 0, 0)
         cbox.setSpacing(6)
         self.header = CallerHeader()
-        self.header.end_requested.connect(self.calls.end_active)
+        self.header.end_requested.connect(self.end_or_close)
         self.header.verify_requested.connect(self.start_verify)
         cbox.addWidget(self.header)
         self.banner = Banner("Caller status")
@@ -336,6 +150,15 @@ class CallerPanel(QWidget):
         self.grid = ConsentGrid(self.grid_model)
         self.grid.selectionModel().currentChanged.connect(self._cell_changed)
         self.body.addWidget(self.grid)
+        # In place of a grid of "Not asked" for a number we know nothing about.
+        self.unknown_note = QLabel(
+            "Not in our records: no customer profile, consent or privacy request is held "
+            "for this number. A new caller can still give consent or make a privacy request."
+        )
+        self.unknown_note.setWordWrap(True)
+        self.unknown_note.setAccessibleName("Not in our records")
+        self.unknown_note.hide()
+        self.body.addWidget(self.unknown_note)
 
         actions = QHBoxLayout()
         actions.setSpacing(6)
@@ -370,7 +193,8 @@ class CallerPanel(QWidget):
             actions.addWidget(b)
         self.body.addLayout(actions)
 
-        self.body.addWidget(section_title("Privacy requests"))
+        self.requests_title = section_title("Privacy requests")
+        self.body.addWidget(self.requests_title)
         self.requests_model = RequestsModel(self)
         self.requests = QListView()
         self.requests.setModel(self.requests_model)
@@ -385,32 +209,12 @@ class CallerPanel(QWidget):
         self.no_requests.setEnabled(False)
         self.body.addWidget(self.no_requests)
         # history of the selected cell's purpose, with proof
-        self.history_box = QFrame()
-        self.history_box.setAccessibleName("History")
-        hbox = QVBoxLayout(self.history_box)
-        hbox.setContentsMargins(0, 6, 0, 0)
-        hbox.setSpacing(4)
-        self.history_title = section_title("History")
-        hbox.addWidget(self.history_title)
-        self.history_model = HistoryModel(self)
-        self.history = QListView()
-        self.history.setModel(self.history_model)
-        self.history.setItemDelegate(TwoLineDelegate(self.history))
-        self.history.setAccessibleName("History of the selected purpose")
-        self.history.setWordWrap(True)
-        self.history.setUniformItemSizes(False)
-        self.history.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.history.setMinimumHeight(self.fontMetrics().lineSpacing() * 7)
-        self.history.selectionModel().currentChanged.connect(self._event_changed)
-        hbox.addWidget(self.history)
-        self.proof = FittedText("Proof of the selected record")
-        hbox.addWidget(self.proof)
-        self.correct_button = QPushButton("Correct this record…")
-        self.correct_button.setToolTip("Record a correction with a reason (the record stays)")
-        self.correct_button.setAccessibleName("Correct this record")
-        self.correct_button.clicked.connect(self.start_correction)
-        hbox.addWidget(self.correct_button)
-        self.history_box.hide()
+        self.history_box = HistoryBox(desk)
+        self.history_box.correct_requested.connect(self.start_correction)
+        self.history_model = self.history_box.model
+        self.history = self.history_box.view
+        self.proof = self.history_box.proof
+        self.correct_button = self.history_box.correct_button
         self.body.addWidget(self.history_box)
 
         self.body.addStretch(1)
@@ -437,12 +241,9 @@ class CallerPanel(QWidget):
             self._close_flow()
             self.banner.clear()
             self.status = None
-            self._history = None
             self.grid_model.clear()
             self.requests_model.clear()
-            self.history_model.clear()
-            self.history_box.hide()
-            self.proof.clear()
+            self.history_box.clear()
         if call is None:
             self.header.timer.stop()
             self.pages.setCurrentWidget(self.empty)
@@ -457,13 +258,13 @@ class CallerPanel(QWidget):
     def update_call(self, call: Call) -> None:
         if self.call is None or call.call_id != self.call.call_id:
             return
+        ended_now = self.call.is_live and not call.is_live
         self.call = call
-        subject = self.status.subject if self.status else None
-        self.header.show_call(
-            call,
-            name=subject.display_name if subject else None,
-            customer_ref=subject.customer_ref if subject else None,
-        )
+        if ended_now and self.flow is not None and self.flow.holds_work:
+            self.banner.info(
+                "The call has ended. The form stays until you record the answer or discard it."
+            )
+        self.header.show_call(call, self.status)
 
     def reload(self) -> None:
         """Fetch the caller's status on the worker (a logged read); stale answers
@@ -553,11 +354,15 @@ class CallerPanel(QWidget):
             status.requests, today=self.desk.today(), calendar=self.desk.calendar
         )
         self._fit_requests()
-        self.header.show_call(
-            self.call,
-            name=status.subject.display_name,
-            customer_ref=status.subject.customer_ref,
-        )
+        self.header.show_call(self.call, status)
+        known = in_our_records(status)
+        self.grid.setVisible(known)
+        self.unknown_note.setVisible(not known)
+        self.requests_title.setVisible(known)
+        if not known:
+            self.requests.hide()
+            self.no_requests.hide()
+            self.history_box.hide()
         self._set_actions_enabled(True)
         if keep is not None:
             index = self.grid_model.index_for(keep[0], keep[1])
@@ -576,8 +381,22 @@ class CallerPanel(QWidget):
 
     def _set_actions_enabled(self, enabled: bool) -> None:
         ok = enabled and self.desk.loaded and self.call is not None and self.call.number is not None
-        for b in (self.consent_button, self.withdraw_button, self.request_button):
-            b.setEnabled(ok)
+        self.consent_button.setEnabled(ok)
+        self.request_button.setEnabled(ok)
+        # Nothing is given (an unknown caller, or all withdrawn): nothing to withdraw.
+        status = self.status
+        visible = {p.id for p in self.desk.visible_purposes()}
+        can_withdraw = (
+            ok
+            and status is not None
+            and any(c.state == ConsentState.GIVEN and c.purpose in visible for c in status.cells)
+        )
+        self.withdraw_button.setEnabled(can_withdraw)
+        self.withdraw_button.setToolTip(
+            f"Withdraw the chosen consent; the arrow offers whole groups ({SHORTCUTS['withdraw']})"
+            if can_withdraw
+            else f"No consent is given, so there is nothing to withdraw ({SHORTCUTS['withdraw']})"
+        )
 
     @property
     def can_capture(self) -> bool:
@@ -599,77 +418,12 @@ class CallerPanel(QWidget):
         self._show_history(cell[0])
 
     def _show_history(self, purpose: str) -> None:
-        catalogue = self.desk.catalogue
-        title = catalogue.get(purpose).title if catalogue else purpose
-        self.history_title.setText(f"History: {title}")
-        self.history_box.show()
-        if self._history is not None and self._history_gen == self._gen:
-            self._fill_history(purpose)
-            return
-        call = self.call
-        if call is None or call.number is None:
-            return
-        number, gen = call.number, self._gen
-        self.proof.setPlainText("Loading history…")
-
-        def loaded(events: Sequence[ConsentEvent]) -> None:
-            if gen != self._gen:
-                return
-            self._history = list(events)
-            self._history_gen = gen
-            cell = self.selected_cell()
-            if cell is not None:
-                self._fill_history(cell[0])
-
-        def failed(exc: BaseException) -> None:
-            if gen == self._gen:
-                self.proof.setPlainText(f"History not loaded: {describe_error(exc)}")
-
-        self.desk.runner.call(
-            lambda b: b.history(number), on_success=loaded, on_failure=failed, label="history"
-        )
-
-    def _fill_history(self, purpose: str) -> None:
-        events = [e for e in self._history or () if e.purpose == purpose]
-        self.history_model.set_events(events)
-        self.history.setFixedHeight(
-            max(
-                self.fontMetrics().lineSpacing() * 3,
-                min(
-                    sum(self.history.sizeHintForRow(r) for r in range(len(events))) + 8,
-                    self.fontMetrics().lineSpacing() * 12,
-                ),
-            )
-        )
-        if events:
-            cell = self.selected_cell()
-            row = 0
-            if cell is not None:
-                row = next(
-                    (
-                        r
-                        for r in range(len(events))
-                        if self.history_model.event_at(r).channel == cell[1]
-                    ),
-                    0,
-                )
-            self.history.setCurrentIndex(self.history_model.index(row))
-        else:
-            self.proof.setPlainText("Never asked: no record for this purpose yet.")
-            self.correct_button.hide()
-
-    def _event_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        event = current.data(EventRole) if current.isValid() else None
-        if not isinstance(event, ConsentEvent):
-            self.proof.clear()
-            self.correct_button.hide()
-            return
-        self.proof.setHtml(proof_html(event))
-        self.correct_button.setVisible(event.state != ConsentState.VOID)
+        cell = self.selected_cell()
+        number = self.call.number if self.call is not None else None
+        self.history_box.show_purpose(purpose, number, self._gen, cell[1] if cell else None)
 
     def selected_event(self) -> ConsentEvent | None:
-        event = self.history.currentIndex().data(EventRole)
-        return event if isinstance(event, ConsentEvent) else None
+        return self.history_box.selected_event()
 
     # --- flows -------------------------------------------------------------------
 
@@ -688,7 +442,7 @@ class CallerPanel(QWidget):
         )
 
     def _open(self, make: Callable[[FlowEnv], FlowPage]) -> FlowPage | None:
-        from consentdesk.gui.flows import AgentPrompt
+        from consentdesk.gui.flows import AgentPrompt, needs_agent_prompt
 
         if self.flow is not None or self._env() is None or not self.desk.loaded:
             return None
@@ -697,7 +451,7 @@ class CallerPanel(QWidget):
             env = self._env()
             return make(env) if env is not None else None
 
-        if not self.desk.agent:
+        if needs_agent_prompt(self.desk):
             self._pending_flow = build
             self._show_flow(AgentPrompt(self.desk))
             return self.flow
@@ -708,6 +462,8 @@ class CallerPanel(QWidget):
 
     def _show_flow(self, page: FlowPage) -> None:
         self.flow = page
+        self.calls.hold(self._hold)
+        self.header.set_compact(True)
         self.flow_holder.addWidget(page)
         self.flow_holder.setCurrentWidget(page)
         self.inner.setCurrentWidget(self.flow_holder)
@@ -740,6 +496,31 @@ class CallerPanel(QWidget):
         self.inner.setCurrentWidget(self.body_scroll)
         self.flow_holder.removeWidget(page)
         page.deleteLater()
+        self.header.set_compact(False)
+        self.calls.release(self._hold)  # may start clearing an ended call
+
+    # --- after-call work: nothing prepared is thrown away unasked ----------------------
+
+    def guard(self, what: str, proceed: Callable[[], None]) -> bool:
+        """Run *proceed* (which replaces the caller on screen) now if no open form
+        would be lost; else ask in the form first. True if it ran now."""
+        flow = self.flow
+        if flow is None or not flow.holds_work:
+            if flow is not None:
+                self._pending_flow = None
+                self._close_flow()  # nothing to lose; its hold on the caller goes with it
+            proceed()
+            return True
+        flow.ask_discard(f"{what} closes the open form.", proceed)
+        return False
+
+    def end_or_close(self) -> None:
+        """End (a manual call: the form stays for after-call work) or close the caller."""
+        active = self.calls.active
+        if active is not None and active.is_manual and active.is_live:
+            self.calls.end_active()
+            return
+        self.guard("Closing this caller", self.calls.end_active)
 
     def _recorded(self, outcome: Outcome) -> None:
         self.captured.emit(outcome)
@@ -753,7 +534,7 @@ class CallerPanel(QWidget):
             and self.call is not None
             and status.subject.number == self.call.number
         ):
-            self._history = None
+            self.history_box.forget()
             self.apply_status(status)
             self.banner.success(outcome.summary)
             cell = self.selected_cell()
@@ -782,6 +563,8 @@ class CallerPanel(QWidget):
     def start_withdrawal(self, *, group: str | None = None) -> FlowPage | None:
         from consentdesk.gui.flows import WithdrawalFlow
 
+        if not self.withdraw_button.isEnabled():
+            return None  # Ctrl+W with nothing given: no form that can only say so
         cell = self.selected_cell()
         cells = [cell] if cell and group is None else []
         return self._open(lambda env: WithdrawalFlow(env, cells=cells, group=group))
@@ -802,8 +585,8 @@ class CallerPanel(QWidget):
     def start_verify(self) -> FlowPage | None:
         from consentdesk.gui.flows import VerifyFlow
 
-        if self.call is None or self.call.verified_by:
-            return None
+        if self.call is None or self.call.verified_by or self.header.unknown:
+            return None  # no account to check an unknown caller against
         return self._open(lambda env: VerifyFlow(env))
 
     def _fill_withdraw_menu(self) -> None:
@@ -831,43 +614,3 @@ class CallerPanel(QWidget):
             self.start_consent()
             return
         super().keyPressEvent(event)
-
-
-def customer_language(status: SubjectStatus, desk: Desk) -> str:
-    """The language the customer was last addressed in, else the desk's first."""
-    events = [c.event for c in status.cells if c.event is not None]
-    offered = desk.languages or ("en",)
-    if events:
-        latest = max(events, key=lambda e: e.at)
-        if latest.notice.language in offered:
-            return latest.notice.language
-    return offered[0]
-
-
-def proof_html(event: ConsentEvent) -> str:
-    """The proof of one record: script, version, hash, text as read, agent, call, time."""
-    e = html.escape
-    n = event.notice
-    look = theme.STATE_LOOKS[event.state]
-    rows = [
-        ("State", f"{look.label} · {labels.CHANNELS[event.channel]}"),
-        ("Time", labels.date_time(event.at)),
-        ("Script", f"{n.script_id} v{n.version} ({n.language.upper()})"),
-        ("SHA-256", n.sha256),
-        ("Agent", event.agent),
-        ("Call", event.call_id or "no call"),
-        ("How", labels.METHODS[event.method]),
-        ("Basis", f"{event.lawful_basis} · {event.jurisdiction.upper()}"),
-    ]
-    if event.valid_until is not None:
-        rows.append(("Valid until", labels.date_time(event.valid_until)))
-    if event.corrects is not None:
-        rows.append(("Corrects", f"{event.corrects} — {event.correction_reason or ''}"))
-    table = "".join(
-        f"<tr><td style='padding-right:8px'><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in rows
-    )
-    text = "<br>".join(e(line) for line in n.text.splitlines())
-    return (
-        f"<table cellspacing=0 cellpadding=1>{table}</table>"
-        f"<p><b>Text as read:</b><br><i>{text}</i></p>"
-    )

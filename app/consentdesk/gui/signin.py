@@ -6,7 +6,9 @@ create``); the desk trades it for its own token (:mod:`consentdesk.stores.enroll
 so nobody pastes secrets around.
 
 Signing in also makes the signed-in user the agent recorded with captures
-(``general.agent``), since the server records a capture only in its token's name.
+(``general.agent``), since the server records a capture only in its token's name,
+and keeps the agent's name as read to customers in scripts (``general.agent_name``):
+the login is an id, not a name to introduce oneself with.
 
 A page for the settings dialog (``SettingsDialog.add_page``). The token goes
 only into the OS keyring (:mod:`consentdesk.platform.secrets`); where there is no
@@ -46,6 +48,7 @@ from consentdesk.stores.http_backend import check_server_url, probe_server
 MANAGED = "Managed by your administrator"
 URL_KEY = "server.url"
 AGENT_KEY = "general.agent"
+NAME_KEY = "general.agent_name"
 
 
 def describe_viewer(viewer: Viewer) -> str:
@@ -102,6 +105,16 @@ class SignInPage(QWidget):
         token_label.setBuddy(self.token)
         form.addRow(token_label, self.token)
 
+        self.agent_name = QLineEdit(str(desk.config.get(NAME_KEY)))
+        self.agent_name.setPlaceholderText("As you say it to customers")
+        self.agent_name.setAccessibleName("Your name in scripts")
+        self.agent_name.setToolTip('Read to customers in the scripts: "My name is …"')
+        self.agent_name.setMaxLength(100)
+        self.agent_name.setEnabled(not desk.config.is_locked(NAME_KEY))
+        name_label = QLabel("Your &name")
+        name_label.setBuddy(self.agent_name)
+        form.addRow(name_label, self.agent_name)
+
         buttons = QHBoxLayout()
         self.sign_in_button = QPushButton("Sign &in")
         self.sign_out_button = QPushButton("Sign &out")
@@ -156,6 +169,7 @@ class SignInPage(QWidget):
 
     def sign_in(self) -> None:
         url, token = self.url.text().strip(), self.token.text().strip()
+        name = self.agent_name.text().strip()
         if not token:
             self._fail_text("Paste the token or type the enrollment code your lead gave you")
             return
@@ -163,6 +177,10 @@ class SignInPage(QWidget):
             url = check_server_url(url)
         except BackendError as exc:
             self._fail(exc)
+            return
+        if not name and self.agent_name.isEnabled():
+            self._fail_text("Give your name as you say it to customers: the scripts read it")
+            self.agent_name.setFocus()
             return
         ca_bundle = str(self.desk.config.get("server.ca_bundle")) or None
 
@@ -180,7 +198,7 @@ class SignInPage(QWidget):
         def done(viewer: Viewer) -> None:
             self.token.clear()
             # Captures name the signed-in user: the server refuses any other agent.
-            wanted = [(URL_KEY, url), (AGENT_KEY, viewer.name)]
+            wanted = [(URL_KEY, url), (AGENT_KEY, viewer.name), (NAME_KEY, name)]
             cfg = self.desk.config
             changes = [(k, v) for k, v in wanted if not cfg.is_locked(k) and cfg.get(k) != v]
             if changes:

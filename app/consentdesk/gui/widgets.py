@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QResizeEvent, QTextOption
+from PySide6.QtGui import QFont, QKeyEvent, QResizeEvent, QTextOption
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -249,3 +249,64 @@ class Divider(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.HLine)
         self.setFrameShadow(QFrame.Shadow.Sunken)
+
+
+class ConfirmBar(QFrame):
+    """An inline question with two answers, in place of a modal dialog (which would
+    steal focus from the softphone). "Keep" is the safe answer and takes the focus;
+    Esc keeps too."""
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("confirmBar")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName(name)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(8, 6, 8, 6)
+        box.setSpacing(6)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setStyleSheet(f"color: {theme.DUE_SOON.color().name()};")
+        box.addWidget(self.text)
+        row = QHBoxLayout()
+        self.yes = QPushButton()
+        self.no = QPushButton()
+        row.addWidget(self.yes)
+        row.addWidget(self.no)
+        box.addLayout(row)
+        self.yes.clicked.connect(self._yes)
+        self.no.clicked.connect(self.dismiss)
+        self._on_yes: Callable[[], None] | None = None
+        self.hide()
+
+    def ask(self, text: str, yes: str, no: str, on_yes: Callable[[], None]) -> None:
+        self.text.setText(text)
+        self.setAccessibleDescription(text)
+        self.yes.setText(yes)
+        self.yes.setAccessibleName(yes)
+        self.no.setText(no)
+        self.no.setAccessibleName(no)
+        self._on_yes = on_yes
+        self.show()
+        self.no.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    @property
+    def asking(self) -> bool:
+        return self._on_yes is not None
+
+    def dismiss(self) -> None:
+        self._on_yes = None
+        self.hide()
+
+    def _yes(self) -> None:
+        action, self._on_yes = self._on_yes, None
+        self.hide()
+        if action is not None:
+            action()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.asking:
+            event.accept()
+            self.dismiss()
+            return
+        super().keyPressEvent(event)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import tzinfo
 from typing import TYPE_CHECKING
 
-import shiboken6
 from PySide6.QtCore import QEvent, QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -26,15 +25,14 @@ from PySide6.QtWidgets import (
 from consentdesk.domain.model import DomainError
 from consentdesk.gui import theme
 from consentdesk.gui.calls import Call, CallController
-from consentdesk.gui.desk import UNREACHABLE, Desk
+from consentdesk.gui.desk import Desk
 from consentdesk.gui.panel import SHORTCUTS, CallerPanel
-from consentdesk.gui.tasks import describe_error
 from consentdesk.gui.widgets import StateChip, scaled_font
+from consentdesk.gui.window_review import ReviewMixin
+from consentdesk.gui.window_server import ServerBarMixin
 
 # Incident mode and the review are loaded once the ledger is open, never at start-up.
 if TYPE_CHECKING:
-    from consentdesk.domain.backend import Backend
-    from consentdesk.domain.review import ReviewSource
     from consentdesk.gui.incident_banner import IncidentBanner
     from consentdesk.gui.review.window import ReviewWindow
     from consentdesk.gui.settings import SettingsDialog
@@ -52,7 +50,7 @@ REVIEW_SHORTCUT = "Ctrl+R"
 SettingsPageFactory = Callable[[Desk], tuple[str, QWidget]]
 
 
-class SidebarWindow(QMainWindow):
+class SidebarWindow(ServerBarMixin, ReviewMixin, QMainWindow):
     """The agent's sidebar for a whole shift.
 
     Signals:
@@ -197,77 +195,6 @@ class SidebarWindow(QMainWindow):
         self._refresh_agent()
         return bar
 
-    def _build_server_bar(self) -> QFrame:
-        """The team server's state: sign-in trouble (with a way to Settings), captures
-        waiting to sync, whether the server can be reached. Hidden on the embedded ledger."""
-        bar = QFrame()
-        bar.setObjectName("serverBar")
-        bar.setAccessibleName("Team server")
-        box = QVBoxLayout(bar)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.setSpacing(4)
-        problem_row = QHBoxLayout()
-        self.server_problem = StateChip()
-        self.server_problem.setAccessibleName("Team server sign-in")
-        self.server_settings_button = QPushButton("Open Settings…")
-        self.server_settings_button.setToolTip("Sign in to the team server (Ctrl+,)")
-        self.server_settings_button.setAccessibleName("Open Settings")
-        self.server_settings_button.clicked.connect(self.open_server_settings)
-        problem_row.addWidget(self.server_problem, 1)
-        problem_row.addWidget(self.server_settings_button, 0, Qt.AlignmentFlag.AlignTop)
-        self.server_problem_row = QWidget()
-        self.server_problem_row.setLayout(problem_row)
-        problem_row.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(self.server_problem_row)
-        waiting_row = QHBoxLayout()
-        waiting_row.setContentsMargins(0, 0, 0, 0)
-        self.sync_waiting = StateChip()
-        self.sync_waiting.setAccessibleName("Waiting to sync")
-        self.send_now_button = QPushButton("Send now")
-        self.send_now_button.setToolTip("Try to send the waiting captures to the team server now")
-        self.send_now_button.setAccessibleName("Send now")
-        self.send_now_button.clicked.connect(self.desk.sync_now)
-        waiting_row.addWidget(self.sync_waiting, 1)
-        waiting_row.addWidget(self.send_now_button, 0, Qt.AlignmentFlag.AlignTop)
-        self.sync_waiting_row = QWidget()
-        self.sync_waiting_row.setLayout(waiting_row)
-        box.addWidget(self.sync_waiting_row)
-        self.sync_offline = StateChip()
-        self.sync_offline.setAccessibleName("Team server reachable")
-        box.addWidget(self.sync_offline)
-        self.sync_refused = StateChip()
-        self.sync_refused.setAccessibleName("Refused by the team server")
-        box.addWidget(self.sync_refused)
-        self.server_bar = bar
-        self._show_server()
-        return bar
-
-    def _show_server(self) -> None:
-        state = self.desk.server
-        self.server_problem_row.setVisible(state.problem is not None)
-        if state.problem is not None:
-            self.server_problem.set_state(theme.FAILURE, state.problem)
-        self.sync_waiting_row.setVisible(state.waiting > 0)
-        self.sync_waiting.set_state(theme.DUE_SOON, f"{state.waiting} waiting to sync")
-        offline = state.unreachable or state.sync_error is not None
-        self.sync_offline.setVisible(offline)
-        if state.unreachable:
-            self.sync_offline.set_state(theme.NOTICE, UNREACHABLE)
-        elif state.sync_error is not None:
-            text = f"Not sent yet: {state.sync_error} — captures are kept and will be sent"
-            self.sync_offline.set_state(theme.NOTICE, text)
-        self.sync_refused.setVisible(state.refused > 0)
-        records = "capture" if state.refused == 1 else "captures"
-        self.sync_refused.set_state(
-            theme.FAILURE,
-            f"{state.refused} {records} refused by the team server — kept on this desk; "
-            "tell your team lead",
-        )
-        self.server_bar.setVisible(
-            state.problem is not None or state.waiting > 0 or offline or state.refused > 0
-        )
-        self._refresh_agent()
-
     def _tool_button(self, tool: theme.Tool, tip: str, name: str) -> QToolButton:
         b = QToolButton()
         b.setIcon(theme.tool_icon(tool))
@@ -344,21 +271,33 @@ class SidebarWindow(QMainWindow):
             self.addAction(action)
             return action
 
+        p = self.panel
         self.actions_by_name = {
             "lookup": act("Look up a number", "Ctrl+L", self.focus_lookup),
             "manual": act("Manual call", "Ctrl+M", self.start_manual_call),
-            "consent": act("Ask consent", SHORTCUTS["consent"], self.panel.start_consent),
-            "withdraw": act("Withdraw", SHORTCUTS["withdraw"], self.panel.start_withdrawal),
-            "request": act("Privacy request", SHORTCUTS["request"], self.panel.start_request),
-            "verify": act("Check identity", SHORTCUTS["verify"], self.panel.start_verify),
+            "consent": act("Ask consent", SHORTCUTS["consent"], self._via(p.consent_button)),
+            "withdraw": act("Withdraw", SHORTCUTS["withdraw"], self._via(p.withdraw_button)),
+            "request": act("Privacy request", SHORTCUTS["request"], self._via(p.request_button)),
+            "verify": act("Check identity", SHORTCUTS["verify"], self._via(p.header.verify)),
             "reload": act("Reload caller", SHORTCUTS["reload"], self.panel.reload),
-            "end": act("End or close caller", SHORTCUTS["end"], self.calls.end_active),
+            "end": act("End or close caller", SHORTCUTS["end"], self.panel.end_or_close),
             "on_top": act("Always on top", "Ctrl+T", self.on_top_button.toggle),
             "settings": act("Settings", "Ctrl+,", self.open_settings),
             "review": act("Review…", REVIEW_SHORTCUT, self.open_review),
             "collapse": act("Collapse or expand", "F12", self.toggle_collapsed),
             "switch": act("Switch to waiting call", "Ctrl+Tab", self.switch_to_waiting),
         }
+
+    @staticmethod
+    def _via(button: QAbstractButton) -> Callable[[], None]:
+        """A shortcut that does what *button* does, and nothing while the button is not
+        on screen or not available (collapsed, a form open, nothing to withdraw…)."""
+
+        def press() -> None:
+            if button.isVisible() and button.isEnabled():
+                button.click()
+
+        return press
 
     # --- lookup and manual calls -------------------------------------------------------
 
@@ -385,7 +324,7 @@ class SidebarWindow(QMainWindow):
     def look_up(self) -> None:
         number = self._parsed_lookup()
         if number is not None:
-            self.calls.look_up(number)
+            self.panel.guard("Looking up another number", lambda: self.calls.look_up(number))
 
     def start_manual_call(self) -> None:
         active = self.calls.active
@@ -395,12 +334,18 @@ class SidebarWindow(QMainWindow):
             and active.is_lookup
             and active.number
         ):
-            self.calls.manual_call(active.number)  # turn the lookup into a call
+            number = active.number  # turn the lookup into a call
+            self.panel.guard("Starting a call", lambda: self.calls.manual_call(number))
             return
         number = self._parsed_lookup()
-        if number is not None:
+        if number is None:
+            return
+
+        def start() -> None:
             self.calls.manual_call(number)
             self.lookup.clear()
+
+        self.panel.guard("Starting a call", start)
 
     # --- calls ---------------------------------------------------------------------
 
@@ -434,7 +379,7 @@ class SidebarWindow(QMainWindow):
             button.setAccessibleName(f"Switch to {who}")
             call_id = call.call_id
             if call_id is not None:
-                button.clicked.connect(lambda _=False, cid=call_id: self.calls.switch_to(cid))
+                button.clicked.connect(lambda _=False, cid=call_id: self.switch_to(cid))
             line.addWidget(label, 1)
             line.addWidget(button)
             self.waiting_layout.addWidget(row)
@@ -443,7 +388,11 @@ class SidebarWindow(QMainWindow):
     def switch_to_waiting(self) -> None:
         waiting = self.calls.waiting
         if waiting and waiting[0].call_id is not None:
-            self.calls.switch_to(waiting[0].call_id)
+            self.switch_to(waiting[0].call_id)
+
+    def switch_to(self, call_id: str) -> None:
+        """Show a waiting caller; with a form open, only once the agent agreed to drop it."""
+        self.panel.guard("Switching to another caller", lambda: self.calls.switch_to(call_id))
 
     def _popped(self, _call: Call) -> None:
         self.bring_forward()
@@ -631,76 +580,6 @@ class SidebarWindow(QMainWindow):
     def _incidents_changed(self) -> None:
         banner = self.incident_banner
         self.strip_incident.setVisible(banner is not None and bool(banner.incidents))
-
-    def _refresh_review_access(self) -> None:
-        """Leads and admins see the Review action; agents neither see nor reach it."""
-        allowed = self.desk.can_review
-        self.review_button.setVisible(allowed)
-        action = self.actions_by_name["review"]
-        action.setVisible(allowed)
-        action.setEnabled(allowed)
-
-    def open_review(self) -> None:
-        """Open the review window on this sidebar's backend (or bring it forward)."""
-        if not self.desk.can_review or self._side_windows_closed or self._review_pending:
-            return
-        shown = self.review_window
-        if shown is not None and shiboken6.isValid(shown) and shown.isVisible():
-            shown.raise_()
-            shown.activateWindow()
-            return
-        self.review_error.hide()
-        self._review_pending = True
-        self.review_button.setEnabled(False)
-        viewer = self.desk.viewer()
-        zone = str(self.desk.config.get("general.timezone"))
-
-        def prepare(backend: Backend) -> tuple[ReviewSource, tzinfo]:
-            # Loaded here, on the worker, so the click does not stall the GUI thread.
-            import consentdesk.gui.review.window  # noqa: F401
-            from consentdesk.domain.review import local_zone
-            from consentdesk.stores.review_access import review_source_for
-
-            return review_source_for(backend, viewer), local_zone(zone)
-
-        self.desk.runner.call(
-            prepare, on_success=self._show_review, on_failure=self._review_failed, label="review"
-        )
-
-    def _show_review(self, prepared: tuple[ReviewSource, tzinfo]) -> None:
-        from consentdesk.domain.export import Controller
-        from consentdesk.gui.review.window import ReviewWindow
-
-        source, tz = prepared
-        self._review_pending = False
-        self.review_button.setEnabled(True)
-        if self._side_windows_closed:
-            source.close()
-            return
-        self._close_review()
-        window = ReviewWindow(
-            lambda: source,
-            source.viewer,
-            region=self.desk.region,
-            controller=Controller.from_config(self.desk.config),
-            tz=tz,
-        )
-        self.review_window = window
-        window.show()
-        window.raise_()
-        window.activateWindow()
-
-    def _review_failed(self, exc: BaseException) -> None:
-        self._review_pending = False
-        self.review_button.setEnabled(True)
-        self.review_error.set_state(theme.FAILURE, f"Review not opened: {describe_error(exc)}")
-        self.review_error.show()
-
-    def _close_review(self) -> None:
-        window, self.review_window = self.review_window, None
-        if window is not None and shiboken6.isValid(window):
-            window.close()  # stops its workers
-            shiboken6.delete(window)
 
     def close_side_windows(self) -> None:
         """Stop incident polling and close the review window, before the worker (and
