@@ -12,7 +12,7 @@ import contextlib
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,6 +80,13 @@ def retention_cutoff(now: datetime, retention_hours: int) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
+_PHASE_COLUMNS = {
+    CallPhase.INCOMING: "incoming_at",
+    CallPhase.ANSWERED: "answered_at",
+    CallPhase.ENDED: "ended_at",
+}
+
+
 class RecentCalls:
     """Store of recent calls; every operation uses its own short connection.
 
@@ -129,33 +136,36 @@ class RecentCalls:
 
     def record(self, event: CallEvent) -> None:
         """Fold one call event into its call's row (first time of each phase wins)."""
-        at = _ts(event.at)
-        column = {
-            CallPhase.INCOMING: "incoming_at",
-            CallPhase.ANSWERED: "answered_at",
-            CallPhase.ENDED: "ended_at",
-        }[event.phase]
+        self.record_many([event])
+
+    def record_many(self, events: Sequence[CallEvent]) -> None:
+        """Fold *events*, in order, in one transaction (a burst costs one commit)."""
+        if not events:
+            return
         with self._connect() as db:
-            db.execute(
-                "INSERT INTO calls (call_id, source, number, raw_number, display_name,"
-                " incoming_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (call_id) DO NOTHING",
-                (
-                    event.call_id,
-                    event.source.value,
-                    event.number,
-                    event.raw_number,
-                    event.display_name,
-                    at,
-                    at,
-                ),
-            )
-            # column is one of three fixed names above, never input.
-            db.execute(
-                f"UPDATE calls SET {column} = COALESCE({column}, ?),"  # noqa: S608
-                " last_at = MAX(last_at, ?) WHERE call_id = ?",
-                (at, at, event.call_id),
-            )
+            for event in events:
+                at = _ts(event.at)
+                column = _PHASE_COLUMNS[event.phase]
+                db.execute(
+                    "INSERT INTO calls (call_id, source, number, raw_number, display_name,"
+                    " incoming_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (call_id) DO NOTHING",
+                    (
+                        event.call_id,
+                        event.source.value,
+                        event.number,
+                        event.raw_number,
+                        event.display_name,
+                        at,
+                        at,
+                    ),
+                )
+                # column is one of three fixed names, never input.
+                db.execute(
+                    f"UPDATE calls SET {column} = COALESCE({column}, ?),"  # noqa: S608
+                    " last_at = MAX(last_at, ?) WHERE call_id = ?",
+                    (at, at, event.call_id),
+                )
 
     def add_capture(self, call_id: str, event_id: uuid.UUID) -> bool:
         """Note a capture made during *call_id*; False if that call is not kept."""
