@@ -25,9 +25,7 @@ class EventInbox(Generic[T]):
     non-empty: the consumer should then :meth:`take` until it gets nothing.
     """
 
-    def __init__(
-        self, *, on_ready: Callable[[], None], capacity: int = DEFAULT_CAPACITY
-    ) -> None:
+    def __init__(self, *, on_ready: Callable[[], None], capacity: int = DEFAULT_CAPACITY) -> None:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self.capacity = capacity
