@@ -25,6 +25,7 @@ from consentdesk.telephony.handoff import (
     InstancePaths,
     decode_body,
     encode_message,
+    event_from_message,
 )
 
 HEAVY = (
@@ -93,7 +94,11 @@ class StandInSidebar:
                 while chunk := conn.recv(4096):
                     bodies = list(reader.feed(chunk))
                     if bodies:
-                        self.received.extend(decode_body(b) for b in bodies)
+                        # As the sidebar does: it, not the client, parses the number.
+                        self.received.extend(
+                            {"event": event_from_message(decode_body(b), region="DE")}
+                            for b in bodies
+                        )
                         conn.sendall(encode_message({"ok": True}))
                         break
 
@@ -135,5 +140,45 @@ def test_hand_off_loads_no_heavy_module(
     result = probe("--data-dir", str(data_dir), *argv)
     assert result == {"code": 0, "heavy": []}
     [message] = sidebar.received
-    assert message["kind"] == "call"
+    assert (message["event"].number, message["event"].call_id) == (ERIKA, "ms-1")
+
+
+# What the client must not load once a sidebar answers: the sidebar parses the
+# number (phonenumbers), and the client needs neither config nor argparse.
+CLIENT_NEEDLESS = (
+    "phonenumbers",
+    "consentdesk.domain",
+    "consentdesk.platform",
+    "consentdesk.cli.common",
+    "consentdesk.telephony.numbers",
+    "consentdesk.telephony.events",
+    "argparse",
+    "tomllib",
+)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows hands off through Qt's named-pipe client")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["call", "0151 1234 5678", "--call-id", "ms-1"],
+        ["open-uri", "consentdesk://call?number=%2B4915112345678&id=ms-1&event=incoming"],
+    ],
+    ids=["call", "open-uri"],
+)
+def test_hand_off_to_a_running_sidebar_loads_only_the_client(
+    argv: list[str], data_dir: Path, sidebar: StandInSidebar
+) -> None:
+    script = PROBE.format(heavy=CLIENT_NEEDLESS)
+    result = subprocess.run(
+        [sys.executable, "-c", script, "--data-dir", str(data_dir), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {"code": 0, "heavy": []}
+    [message] = sidebar.received
     assert (message["event"].number, message["event"].call_id) == (ERIKA, "ms-1")

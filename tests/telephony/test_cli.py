@@ -158,10 +158,13 @@ def test_busy_sidebar_still_gets_the_call_once(
     qtbot: QtBot, running: RunningSidebar, data_dir: Path, config_file: Path
 ) -> None:
     # finish() blocks this thread, so the sidebar cannot answer within the
-    # CLI's deadline: the CLI must trust the connected socket, not spool a copy
-    # or start a second sidebar.
+    # CLI's deadline: the CLI says so and fails (the softphone sees it), but
+    # neither spools a copy nor starts a second sidebar: the sidebar has the
+    # bytes and pops the call once it reads them.
     proc = start_cli(data_dir, config_file, "call", "+4915112345678", "--call-id", "busy-1")
-    assert finish(proc) == (0, "", "")
+    code, out, err = finish(proc)
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and "did not acknowledge the call" in err, err
     qtbot.waitUntil(lambda: len(running.routed) == 1, timeout=20_000)
     paths = InstancePaths.for_data_dir(data_dir)
     assert drain_spool(paths) == []  # no second copy waiting to pop the call again

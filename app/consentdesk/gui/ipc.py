@@ -11,7 +11,6 @@ before listening again.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -26,13 +25,16 @@ from consentdesk.telephony.handoff import (
     HandoffError,
     InstanceLock,
     InstancePaths,
+    Outcome,
     call_message,
     control_message,
     decode_body,
     drain_spool,
     encode_message,
+    event_from_message,
     release_launch,
 )
+from consentdesk.telephony.handoff_client import reply_outcome
 
 log = logging.getLogger("consentdesk.ipc")
 
@@ -63,6 +65,9 @@ class _Client:
         try:
             for body in self.reader.feed(data):
                 message = decode_body(body)
+                if message["kind"] in ("call", "hook", "uri"):
+                    # The sidebar normalises the number: the client stays lean.
+                    message = {"kind": "call", "event": self.server.to_event(message)}
                 self._reply({"ok": True})
                 self.server._deliver(message)
         except HandoffError as exc:
@@ -107,6 +112,12 @@ class InstanceServer(QObject):
         self._server.newConnection.connect(self._accept)
         self._clients: list[_Client] = []
         self._lock = InstanceLock(paths.lock_file)
+        # Region for numbers handed over as typed (set by the telephony wiring).
+        self.region = ""
+
+    def to_event(self, message: dict[str, object]) -> CallEvent:
+        """The call a hand-off message carries; HandoffError says why not."""
+        return event_from_message(message, region=self.region)
 
     @property
     def name(self) -> str:
@@ -131,7 +142,7 @@ class InstanceServer(QObject):
 
     def drain(self) -> int:
         """Deliver calls spooled while no sidebar listened; returns how many."""
-        events = drain_spool(self.paths)
+        events = drain_spool(self.paths, region=self.region)
         for event in events:
             self.call_received.emit(event)
         return len(events)
@@ -193,26 +204,27 @@ def claim_instance(data_dir: Path) -> InstanceServer | None:
     return None
 
 
-def send_message(paths: InstancePaths, message: dict[str, object], *, timeout_ms: int) -> Delivery:
-    """Qt client (all platforms; the CLI uses handoff's socket client on POSIX)."""
+def send_message(
+    paths: InstancePaths, message: dict[str, object], *, timeout_ms: int, ack_ms: int | None = None
+) -> Outcome:
+    """Qt client (all platforms; the CLI uses handoff_client's socket client on POSIX)."""
     frame = encode_message(message)
+    ack_ms = timeout_ms if ack_ms is None else ack_ms
     sock = QLocalSocket()
     try:
         sock.connectToServer(paths.server_name)
         if not sock.waitForConnected(timeout_ms):
-            return Delivery.UNREACHABLE
+            return Outcome(Delivery.UNREACHABLE)
         sock.write(frame)
-        if not sock.waitForBytesWritten(timeout_ms):
-            return Delivery.UNREACHABLE
+        if not sock.waitForBytesWritten(ack_ms):
+            return Outcome(Delivery.UNREACHABLE)
         reader = FrameReader()
-        while sock.waitForReadyRead(timeout_ms):
+        while sock.waitForReadyRead(ack_ms):
             for body in reader.feed(bytes(sock.readAll().data())):
-                reply = json.loads(body.decode("utf-8"))
-                ok = isinstance(reply, dict) and reply.get("ok") is True
-                return Delivery.ACKED if ok else Delivery.UNREACHABLE
-        return Delivery.SENT
-    except (HandoffError, ValueError, RecursionError):
-        return Delivery.SENT
+                return reply_outcome(body)
+        return Outcome(Delivery.SENT, f"no answer within {ack_ms} ms")
+    except HandoffError as exc:
+        return Outcome(Delivery.SENT, str(exc))
     finally:
         sock.abort()
 
@@ -220,4 +232,4 @@ def send_message(paths: InstancePaths, message: dict[str, object], *, timeout_ms
 def send_to_running(event: CallEvent, timeout_ms: int = 150, *, paths: InstancePaths) -> bool:
     """Hand *event* to the running sidebar; True if it has it (acknowledged, or
     written to a connected sidebar that is slow to answer)."""
-    return send_message(paths, call_message(event), timeout_ms=timeout_ms).delivered
+    return send_message(paths, call_message(event), timeout_ms=timeout_ms).delivery.delivered

@@ -109,6 +109,7 @@ class Telephony(QObject):
         self._writing = False
         self.recent_dropped = 0
         if server is not None:
+            server.region = region  # the sidebar normalises handed-over numbers
             server.call_received.connect(self._route_handoff)
         if baresip:
             host, port = parse_hostport(baresip)
