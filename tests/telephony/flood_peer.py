@@ -5,7 +5,8 @@ benchmark (so its sending does not compete for the sidebar's interpreter):
 
     python flood_peer.py --rate 10000 --seconds 60
 
-prints ``port N`` once listening, ``client`` when the sidebar connected,
+prints ``port N`` once listening, ``client`` when the sidebar connected (it
+then puts the agent on an answered call), waits for a line on stdin, floods,
 ``flood-done T sent`` (T = wall clock of the last event) when finished, and
 exits when stdin closes.
 
@@ -124,6 +125,8 @@ def main() -> int:
     print(f"port {peer.port}", flush=True)
     peer.client(timeout=60)
     print("client", flush=True)
+    # The agent is on a call: every flood call waits (the worst case for the bar).
+    peer.send(call_message("CALL_ESTABLISHED", "talking", "+4915112345678"))
     # Wait for the go (a line on stdin) so the caller can set up first.
     if not sys.stdin.readline():
         return 0
