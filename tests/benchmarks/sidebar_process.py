@@ -58,9 +58,7 @@ sys.exit(main(sys.argv[2:]))
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["QT_QPA_PLATFORM"] = "offscreen"
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in [str(APP), env.get("PYTHONPATH", "")] if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(APP), env.get("PYTHONPATH", "")] if p)
     return env
 
 
@@ -78,7 +76,9 @@ def peak_and_current_rss_kib(pid: int) -> tuple[int, int]:
 class SidebarProcess:
     """``consentdesk --data-dir D --config C`` in its own process; lines on a queue."""
 
-    def __init__(self, data_dir: Path, config: Path, *, watch_name: str = "\0none") -> None:
+    def __init__(
+        self, data_dir: Path, config: Path, *, watch_name: str = "(no caller watched)"
+    ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", LAUNCHER, watch_name, "--data-dir", str(data_dir)]
             + ["--config", str(config)],

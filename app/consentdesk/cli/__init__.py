@@ -13,13 +13,13 @@ softphones wait for them on every call.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from consentdesk import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (hand-off speed)
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
 # Subcommand modules, in help order. Each has register(subparsers).
 COMMAND_MODULES = [

@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from consentdesk.telephony.handoff_client import (
-    APP,
     PHASES,
     Delivery,
     HandoffError,
@@ -30,6 +26,11 @@ from consentdesk.telephony.handoff_client import (
     valid_call_id,
 )
 from consentdesk.telephony.handoff_client import send_message as socket_send
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 CONNECT_MS = 150  # no sidebar answers the connect in this time: none runs
 ACK_MS = 1000  # a sidebar that took the call must confirm it within this
@@ -95,14 +96,17 @@ def parse(argv: Sequence[str]) -> FastArgs | None:
     return found
 
 
-def data_dir_of(fast: FastArgs) -> Path:
-    """As :meth:`consentdesk.platform.context.Context.load` chooses it."""
+def instance_of(fast: FastArgs) -> InstancePaths:
+    """The sidebar to talk to. With no folder named, the default folder's sidebar
+    answers under an alias, so its path (platformdirs) need not be computed here."""
     chosen = fast.data_dir or os.environ.get("CONSENTDESK_DATA_DIR")
     if chosen:
-        return Path(chosen)
-    import platformdirs
+        return InstancePaths.for_data_dir(chosen)
+    if os.name == "nt":
+        from consentdesk.telephony.handoff_client import default_data_dir
 
-    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+        return InstancePaths.for_data_dir(default_data_dir())
+    return InstancePaths.default_alias()
 
 
 def message_of(fast: FastArgs) -> dict[str, Any]:
@@ -146,7 +150,6 @@ def run_fast(argv: Sequence[str]) -> int | None:
         print(f"consentdesk: {CALL_ID_RULE}", file=sys.stderr)
         return 2
     try:
-        paths = InstancePaths.for_data_dir(data_dir_of(fast))
-        return report(deliver(paths, message_of(fast)))
+        return report(deliver(instance_of(fast), message_of(fast)))
     except (HandoffError, OSError):
         return None  # the full command reports it properly

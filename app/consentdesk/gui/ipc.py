@@ -34,7 +34,7 @@ from consentdesk.telephony.handoff import (
     event_from_message,
     release_launch,
 )
-from consentdesk.telephony.handoff_client import reply_outcome
+from consentdesk.telephony.handoff_client import default_data_dir, reply_outcome
 
 log = logging.getLogger("consentdesk.ipc")
 
@@ -103,9 +103,19 @@ class InstanceServer(QObject):
     call_received = Signal(object)
     show_requested = Signal()
 
-    def __init__(self, paths: InstancePaths, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        paths: InstancePaths,
+        parent: QObject | None = None,
+        *,
+        alias: InstancePaths | None = None,
+    ) -> None:
         super().__init__(parent)
         self.paths = paths
+        # The default data folder's sidebar is also reachable under a fixed
+        # name (a symlink), so ``consentdesk call`` without --data-dir need not
+        # work out the default folder before it can hand over.
+        self.alias = alias
         self._server = QLocalServer(self)
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.setMaxPendingConnections(MAX_CLIENTS)
@@ -138,7 +148,29 @@ class InstanceServer(QObject):
             self._lock.release()
             return False
         release_launch(self.paths)
+        if self.alias is not None:
+            self._link_alias(self.alias.server_name)
         return True
+
+    def _link_alias(self, alias: str) -> None:
+        tmp = f"{alias}.{os.getpid()}.tmp"
+        try:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(self.paths.server_name, tmp)
+            os.replace(tmp, alias)
+        except OSError as exc:
+            log.warning("cannot make the default hand-off alias: %s", exc.strerror or exc)
+
+    def _unlink_alias(self) -> None:
+        if self.alias is None:
+            return
+        alias = self.alias.server_name
+        try:
+            if os.readlink(alias) == self.paths.server_name:
+                os.unlink(alias)
+        except OSError:
+            pass  # gone, or replaced by another sidebar's: not ours to remove
 
     def drain(self) -> int:
         """Deliver calls spooled while no sidebar listened; returns how many."""
@@ -154,6 +186,8 @@ class InstanceServer(QObject):
         for client in clients:
             client.idle.stop()
             client.socket.abort()
+        if self._lock.held:
+            self._unlink_alias()
         self._lock.release()
 
     @Slot()
@@ -197,7 +231,10 @@ def claim_instance(data_dir: Path) -> InstanceServer | None:
     When one runs it is asked to come forward, so a second ``consentdesk``
     start simply shows the first. Needs a Q(Core)Application.
     """
-    server = InstanceServer(InstancePaths.for_data_dir(data_dir))
+    alias = None
+    if os.name != "nt" and os.path.realpath(data_dir) == os.path.realpath(default_data_dir()):
+        alias = InstancePaths.default_alias()
+    server = InstanceServer(InstancePaths.for_data_dir(data_dir), alias=alias)
     if server.listen():
         return server
     send_message(server.paths, control_message("show"), timeout_ms=1000)

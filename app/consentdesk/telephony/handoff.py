@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from collections import OrderedDict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,10 @@ class InstanceLock:
         self._fd = fd
         return True
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
@@ -147,16 +151,14 @@ def _text(message: dict[str, Any], key: str) -> str:
 
 
 def _at(message: dict[str, Any]) -> datetime:
-    text = message.get("at")
+    """The hook's time: seconds since the epoch, as the client's clock read it."""
+    value = message.get("at")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise HandoffError("hand-off time must be seconds since the epoch")
     try:
-        if not isinstance(text, str):
-            raise TypeError
-        at = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise HandoffError("hand-off time must be an ISO 8601 timestamp") from None
-    if at.tzinfo is None:
-        raise HandoffError("hand-off time must have an offset")
-    return at
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise HandoffError("hand-off time is out of range") from None
 
 
 def decode_body(body: bytes) -> dict[str, Any]:

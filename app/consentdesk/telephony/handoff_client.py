@@ -12,22 +12,19 @@ Wire format: 4-byte big-endian length, then a UTF-8 JSON object of at most
 
 from __future__ import annotations
 
-import enum
-import hashlib
-import json
 import os
-import socket
-import stat
 import struct
+import sys
 import time
-import warnings
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-# Every import here is paid on each call a softphone hands over: no dataclasses
-# (inspect, ast), no re, no uuid (platform), no contextlib.
+# Every import here is paid on each call a softphone hands over, so this module
+# avoids socket.py (enum classes), json (re), pathlib and platformdirs on the
+# common path: ``_socket``, a small JSON writer and os.path do the job.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import Any
 
 APP = "consentdesk"  # = consentdesk.platform.config.APP (importing it costs ~20 ms)
 PROTOCOL = 1
@@ -36,6 +33,7 @@ HEADER = struct.Struct(">I")
 LAUNCH_GRACE_S = 30.0  # a sidebar start older than this is presumed failed
 PHASES = ("incoming", "answered", "ended")
 MAX_CALL_ID = 256
+ACK = b'{"ok":true}'
 
 
 class HandoffError(Exception):
@@ -59,54 +57,94 @@ def _user_key() -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", getpass.getuser())[:32] or "user"
 
 
-def _private_runtime_dir() -> Path:
-    """The per-user runtime folder, created 0700 and checked to be ours."""
+def _is_private_dir(path: str) -> bool:
+    """A real folder (not a symlink) owned by us that nobody else may enter."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    import stat
+
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not stat.S_IMODE(info.st_mode) & 0o077
+    )
+
+
+def _runtime_base() -> str:
+    """$XDG_RUNTIME_DIR when it is usable (as platformdirs would take it), else
+    what platformdirs chooses (it warns and falls back to a private folder)."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.name == "posix" and sys.platform != "darwin" and os.path.isabs(xdg):
+        if _is_private_dir(xdg):
+            return os.path.join(xdg, APP)
+    import warnings
+
     import platformdirs
 
     with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to a
-        # private folder under the temp dir; that fallback is what we want.
         warnings.simplefilter("ignore")
-        path = Path(platformdirs.user_runtime_dir(APP, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if os.name != "nt":
-        info = os.lstat(path)
-        if (
-            not stat.S_ISDIR(info.st_mode)
-            or info.st_uid != os.getuid()
-            or stat.S_IMODE(info.st_mode) & 0o077
-        ):
-            raise HandoffError(f"runtime folder {path} is not private to this user")
+        return str(platformdirs.user_runtime_dir(APP, appauthor=False))
+
+
+def _private_runtime_dir() -> str:
+    """The per-user runtime folder, created 0700 and checked to be ours."""
+    path = _runtime_base()
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.name != "nt" and not _is_private_dir(path):
+        raise HandoffError(f"runtime folder {path} is not private to this user")
     return path
+
+
+def default_data_dir() -> str:
+    """The data folder when neither --data-dir nor CONSENTDESK_DATA_DIR names one
+    (= platform.context.Context.load)."""
+    import platformdirs
+
+    return str(platformdirs.user_data_dir(APP, appauthor=False))
 
 
 class InstancePaths:
     """Names of one sidebar instance: its server, spool and launch marker."""
 
-    __slots__ = ("key", "runtime_dir")
+    __slots__ = ("_runtime", "key")
 
-    def __init__(self, runtime_dir: Path, key: str) -> None:
-        self.runtime_dir = runtime_dir
+    def __init__(self, runtime_dir: str | os.PathLike[str], key: str) -> None:
+        self._runtime = os.fspath(runtime_dir)
         self.key = key
+
+    @classmethod
+    def for_data_dir(cls, data_dir: str | os.PathLike[str]) -> InstancePaths:
+        real = os.path.realpath(os.fspath(data_dir))
+        digest = _sha256(real.encode("utf-8"))[:10]
+        return cls(_private_runtime_dir(), f"{_user_key()}-{digest}")
+
+    @classmethod
+    def default_alias(cls) -> InstancePaths:
+        """The name under which the sidebar of the default data folder also listens
+        (a symlink to its socket): a hand-off naming no folder needs no platformdirs."""
+        return cls(_private_runtime_dir(), f"{_user_key()}-default")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, InstancePaths):
             return NotImplemented
-        return (self.runtime_dir, self.key) == (other.runtime_dir, other.key)
+        return (self._runtime, self.key) == (other._runtime, other.key)
 
     def __hash__(self) -> int:
-        return hash((self.runtime_dir, self.key))
+        return hash((self._runtime, self.key))
 
-    @classmethod
-    def for_data_dir(cls, data_dir: Path) -> InstancePaths:
-        digest = hashlib.sha256(str(data_dir.resolve()).encode("utf-8")).hexdigest()[:10]
-        return cls(runtime_dir=_private_runtime_dir(), key=f"{_user_key()}-{digest}")
+    @property
+    def runtime_dir(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._runtime)
 
     @property
     def server_name(self) -> str:
         """QLocalServer name: an absolute socket path on POSIX, a pipe name on Windows."""
         name = f"{APP}-{self.key}"
-        return name if os.name == "nt" else str(self.runtime_dir / f"{name}.sock")
+        return name if os.name == "nt" else os.path.join(self._runtime, f"{name}.sock")
 
     @property
     def spool_dir(self) -> Path:
@@ -121,18 +159,55 @@ class InstancePaths:
         return self.runtime_dir / f"instance-{self.key}.lock"
 
 
+def _sha256(data: bytes) -> str:
+    try:  # the builtin module: hashlib would load OpenSSL (~2 ms)
+        from _sha256 import sha256  # type: ignore[import-not-found]
+    except ImportError:
+        from hashlib import sha256
+    return str(sha256(data).hexdigest())
+
+
 # --- messages ----------------------------------------------------------------------
 
 
+class _NotFlat(Exception):
+    pass
+
+
+# JSON string escapes: quote, backslash and every control character.
+_ESCAPES = {i: f"\\u{i:04x}" for i in range(32)} | {ord('"'): '\\"', ord("\\"): "\\\\"}
+
+
+def _json_value(value: object) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return '"' + value.translate(_ESCAPES) + '"'
+    if isinstance(value, int | float) and value == value and abs(value) != float("inf"):
+        return repr(value)
+    raise _NotFlat
+
+
 def encode_message(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Frame *message* (a flat object is written here; json only for nested ones)."""
+    try:
+        text = "{" + ",".join(f"{_json_value(k)}:{_json_value(v)}" for k, v in message.items())
+        text += "}"
+    except _NotFlat:
+        import json
+
+        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HandoffError("hand-off text is not valid UTF-8") from None
     if len(body) > MAX_MESSAGE:
         raise HandoffError("hand-off message is too large")
     return HEADER.pack(len(body)) + body
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def hook_message(number: str, *, call_id: str = "", phase: str = "incoming") -> dict[str, Any]:
@@ -143,13 +218,13 @@ def hook_message(number: str, *, call_id: str = "", phase: str = "incoming") -> 
         "number": number,
         "call_id": call_id,
         "phase": phase,
-        "at": _now(),
+        "at": time.time(),
     }
 
 
 def uri_message(uri: str) -> dict[str, Any]:
     """A call URI as given (``consentdesk open-uri``); the sidebar parses it."""
-    return {"v": PROTOCOL, "kind": "uri", "uri": uri, "at": _now()}
+    return {"v": PROTOCOL, "kind": "uri", "uri": uri, "at": time.time()}
 
 
 def control_message(kind: str) -> dict[str, Any]:
@@ -180,18 +255,31 @@ class FrameReader:
 # --- client (POSIX; Windows uses gui.ipc's QLocalSocket client) --------------------
 
 
-class Delivery(enum.Enum):
-    """How far a hand-off got."""
+class Delivery:
+    """How far a hand-off got (a plain class: enum would cost the client ~5 ms)."""
 
-    ACKED = "acked"  # the sidebar confirmed it
-    REFUSED = "refused"  # the sidebar read it and refused it (Outcome.error says why)
-    SENT = "sent"  # a sidebar accepted the connection and the bytes, but never answered
-    UNREACHABLE = "unreachable"  # no sidebar listens
+    __slots__ = ("value",)
+    ACKED: Delivery  # the sidebar confirmed it
+    REFUSED: Delivery  # the sidebar read it and refused it (Outcome.error says why)
+    SENT: Delivery  # a sidebar took the connection and the bytes, but never answered
+    UNREACHABLE: Delivery  # no sidebar listens
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Delivery.{self.value.upper()}"
 
     @property
     def delivered(self) -> bool:
         """The sidebar has the message (or will read it): never spool a copy."""
         return self is not Delivery.UNREACHABLE
+
+
+Delivery.ACKED = Delivery("acked")
+Delivery.REFUSED = Delivery("refused")
+Delivery.SENT = Delivery("sent")
+Delivery.UNREACHABLE = Delivery("unreachable")
 
 
 class Outcome:
@@ -204,11 +292,15 @@ class Outcome:
         self.error = error
 
     def __repr__(self) -> str:
-        return f"Outcome({self.delivery}, {self.error!r})"
+        return f"Outcome({self.delivery!r}, {self.error!r})"
 
 
 def reply_outcome(body: bytes) -> Outcome:
     """The sidebar's answer frame → ACKED or REFUSED (with its one-line reason)."""
+    if body == ACK:
+        return Outcome(Delivery.ACKED)
+    import json
+
     try:
         reply = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):
@@ -225,8 +317,11 @@ def send_message(
 ) -> Outcome:
     """Deliver *message* to the running sidebar over its POSIX socket and wait
     up to *ack_ms* for its answer."""
+    import _socket
+
     frame = encode_message(message)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         try:
             sock.settimeout(connect_ms / 1000)
             sock.connect(paths.server_name)
@@ -251,6 +346,8 @@ def send_message(
             return Outcome(Delivery.SENT, f"no answer within {ack_ms} ms")
         except (OSError, HandoffError) as exc:
             return Outcome(Delivery.SENT, str(exc) or type(exc).__name__)
+    finally:
+        sock.close()
 
 
 # --- spool and launch ----------------------------------------------------------------
