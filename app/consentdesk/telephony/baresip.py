@@ -30,7 +30,12 @@ from consentdesk.telephony.netstring import (
     NetstringError,
     encode,
 )
-from consentdesk.telephony.numbers import InvalidCaller, clean_display_name, parse_caller
+from consentdesk.telephony.numbers import (
+    Caller,
+    InvalidCaller,
+    clean_display_name,
+    parse_caller,
+)
 
 log = logging.getLogger("consentdesk.telephony")
 
@@ -68,6 +73,9 @@ class CallTracker:
     def __init__(self, *, region: str) -> None:
         self.region = region
         self._seen: OrderedDict[str, CallPhase] = OrderedDict()
+        # The caller of each open call, parsed once: a call's peer does not
+        # change, and parsing a number is most of the cost of an event.
+        self._callers: dict[str, tuple[Caller | None, str]] = {}
 
     def events(self, message: Mapping[str, Any]) -> list[CallEvent]:
         if message.get("event") is not True or message.get("class") != "call":
@@ -84,17 +92,8 @@ class CallTracker:
             return []
         if last is None and phase == CallPhase.ENDED:
             return []  # a call we never showed: nothing to clear
-        peer = message.get("peeruri")
-        name = message.get("peerdisplayname")
-        try:
-            caller = parse_caller(
-                peer if isinstance(peer, str) else "",
-                region=self.region,
-                display_name=name if isinstance(name, str) else "",
-            )
-        except InvalidCaller as exc:
-            log.warning("baresip call event with an unusable peer URI (%s); shown as unknown", exc)
-            caller = None
+        known = self._callers.get(call_id)
+        caller, fallback_name = known if known is not None else self._caller(message)
         out: list[CallEvent] = []
         missed_incoming = last is None and phase != CallPhase.INCOMING
         phases = [CallPhase.INCOMING, phase] if missed_incoming else [phase]
@@ -106,19 +105,35 @@ class CallTracker:
                     source=CallSource.BARESIP,
                     number=caller.number if caller else None,
                     raw_number=caller.raw if caller else "",
-                    display_name=caller.display_name
-                    if caller
-                    else clean_display_name(name if isinstance(name, str) else ""),
+                    display_name=caller.display_name if caller else fallback_name,
                 )
             )
         if phase == CallPhase.ENDED:
             self._seen.pop(call_id, None)
+            self._callers.pop(call_id, None)
         else:
             self._seen[call_id] = phase
             self._seen.move_to_end(call_id)
+            self._callers[call_id] = (caller, fallback_name)
             while len(self._seen) > self.MAX_CALLS:
-                self._seen.popitem(last=False)
+                gone, _phase = self._seen.popitem(last=False)
+                self._callers.pop(gone, None)
         return out
+
+    def _caller(self, message: Mapping[str, Any]) -> tuple[Caller | None, str]:
+        """(caller, display name to show when the caller is unusable)."""
+        peer = message.get("peeruri")
+        name = message.get("peerdisplayname")
+        try:
+            caller = parse_caller(
+                peer if isinstance(peer, str) else "",
+                region=self.region,
+                display_name=name if isinstance(name, str) else "",
+            )
+        except InvalidCaller as exc:
+            log.warning("baresip call event with an unusable peer URI (%s); shown as unknown", exc)
+            return None, clean_display_name(name if isinstance(name, str) else "")
+        return caller, ""
 
 
 class BaresipConnector:
