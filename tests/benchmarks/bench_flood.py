@@ -125,8 +125,9 @@ def test_flood(tmp_path: Path, peer: LineProcess) -> None:
         assert peer.proc.stdin is not None
         peer.proc.stdin.write("go\n")
         peer.proc.stdin.flush()
-        started = time.time()
+        started, cpu_before = time.time(), sidebar.cpu()
         done = peer.expect("flood-done", timeout=SECONDS + 600).split()
+        cpu_flood = sidebar.cpu() - cpu_before
         handoffs.stop.set()
         last_sent, events_sent = float(done[0]), int(done[1])
         shown = float(sidebar.wait_line("shown", timeout=120))
@@ -154,9 +155,15 @@ def test_flood(tmp_path: Path, peer: LineProcess) -> None:
         "handoff_p50_ms": round(statistics.median(handoffs.ms), 1) if handoffs.ms else None,
         "handoff_p95_ms": round(p95, 1),
         "newest_caller_shown_s": round(newest_s, 3),
+        "sidebar_cpu_percent_of_one_core": round(100 * cpu_flood / (last_sent - started)),
+        "load_average_1min": os.getloadavg()[0],
     }
     print()
     print(f"flood: {events_sent} events in {last_sent - started:.1f} s ({rate:,.0f}/s reached)")
+    print(
+        f"sidebar CPU during the flood: {figures['sidebar_cpu_percent_of_one_core']}% of one core;"
+        f" machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(f"{'figure':34} {'measured':>12} {'target':>12}")
     print(f"{'sidebar RSS max (MiB)':34} {max_rss_mib:12.1f} {RSS_MIB:12.1f}")
     print(f"{'sidebar VmHWM peak (MiB)':34} {peak_kib / 1024:12.1f} {RSS_MIB:12.1f}")

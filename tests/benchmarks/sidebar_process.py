@@ -73,6 +73,13 @@ def peak_and_current_rss_kib(pid: int) -> tuple[int, int]:
     return fields["VmHWM"], fields["VmRSS"]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time *pid* has used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class SidebarProcess:
     """``consentdesk --data-dir D --config C`` in its own process; lines on a queue."""
 
@@ -117,6 +124,9 @@ class SidebarProcess:
                 continue
             if line.startswith(prefix):
                 return line[len(prefix) :].strip()
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
 
     def rss(self) -> tuple[int, int]:
         return peak_and_current_rss_kib(self.proc.pid)

@@ -14,6 +14,7 @@ exponential backoff and reports the link going up and down.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import socket
@@ -58,6 +59,12 @@ def parse_hostport(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"baresip address must be HOST:PORT, got {text[:80]!r}")
     return host.strip("[]"), int(port)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_peer(peer: str, name: str, region: str) -> Caller:
+    """parse_caller, remembered: a retry storm repeats the same few callers."""
+    return parse_caller(peer, region=region, display_name=name)
 
 
 class CallTracker:
@@ -125,10 +132,10 @@ class CallTracker:
         peer = message.get("peeruri")
         name = message.get("peerdisplayname")
         try:
-            caller = parse_caller(
+            caller = _parse_peer(
                 peer if isinstance(peer, str) else "",
-                region=self.region,
-                display_name=name if isinstance(name, str) else "",
+                name if isinstance(name, str) else "",
+                self.region,
             )
         except InvalidCaller as exc:
             log.warning("baresip call event with an unusable peer URI (%s); shown as unknown", exc)
