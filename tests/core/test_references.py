@@ -16,6 +16,7 @@ from consentdesk.domain.references import (
     is_valid_reference,
     new_reference,
     normalize_reference,
+    reference_prefix,
 )
 
 FORMAT = re.compile(r"RQ-[%s]{4}-[%s]{4}-[%s]{4}" % ((ALPHABET,) * 3))
@@ -119,3 +120,18 @@ def test_all_adjacent_transpositions_from_every_state() -> None:
                     body = first + x + y + suffix
                     swapped = first + y + x + suffix
                     assert check_character(body) != check_character(swapped)
+
+
+@pytest.mark.parametrize(
+    ("typed", "start"),
+    [
+        ("RQ-KD6X", "RQ-KD6X"),
+        ("rq kd6x 9", "RQ-KD6X-9"),
+        ("rq-k", "RQ-K"),
+        ("RQ", None),  # no body yet: would match every request
+        ("KD6X", None),  # without RQ it could be a call id
+        ("RQ-KD0X", None),  # 0 is never in a reference
+    ],
+)
+def test_the_start_of_a_reference(typed: str, start: str | None) -> None:
+    assert reference_prefix(typed) == start

@@ -84,7 +84,9 @@ def test_csv_round_trips_hostile_text_without_formulas() -> None:
     out = io.StringIO()
     count = write_actions_csv([_row(hostile), _row("anna", call_id="@x")], out, tz=BERLIN)
     assert count == 2
-    parsed = list(csv.reader(io.StringIO(out.getvalue())))
+    text = out.getvalue()
+    assert text.startswith("\ufeff")  # the byte order mark Excel needs to read UTF-8
+    parsed = list(csv.reader(io.StringIO(text[1:])))
     assert tuple(parsed[0]) == CSV_COLUMNS
     first = dict(zip(CSV_COLUMNS, parsed[1], strict=True))
     assert first["agent"] == "'" + hostile  # intact, and inert in a spreadsheet

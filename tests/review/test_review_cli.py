@@ -25,8 +25,11 @@ def scenario(data_dir: Path) -> Iterator[Scenario]:
         yield populate(led)
 
 
-def run(data_dir: Path, *argv: str) -> int:
-    return main(["--data-dir", str(data_dir), *argv])
+def run(data_dir: Path, *argv: str, role: str = "lead") -> int:
+    """``consentdesk`` on *data_dir* at a desk whose ``general.role`` is *role*."""
+    config = data_dir.parent / f"{role}.toml"
+    config.write_text(f'[general]\nagent = "lena"\nrole = "{role}"\n', encoding="utf-8")
+    return main(["--data-dir", str(data_dir), "--config", str(config), *argv])
 
 
 def reads(data_dir: Path) -> list:
@@ -54,7 +57,8 @@ def test_csv_export_of_a_day_for_one_agent(
     )
     assert code == 0
     assert "Wrote 3 actions" in capsys.readouterr().out
-    with out.open(encoding="utf-8", newline="") as fh:
+    assert out.read_bytes().startswith("\ufeff".encode())  # Excel reads it as UTF-8
+    with out.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["agent"] for r in rows} == {"anna"}
     assert all(r["number"].startswith("•") for r in rows)
@@ -230,3 +234,30 @@ def test_incident_input_errors(
     assert "no incident" in capsys.readouterr().err
     assert run(data_dir, "incident", "close", "dead", "--summary", "x") == 2
     assert "first 8 characters" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("review",),
+        ("export", "--format", "csv", "--output", "-"),
+        (
+            *("incident", "open", "--title", "t", "--what", "w"),
+            *("--aware", "2025-03-03 09:00", "--script", "We are aware of an incident. " * 5),
+        ),
+    ],
+    ids=["review", "export", "incident-open"],
+)
+def test_an_agent_desk_is_refused_the_lead_commands(
+    data_dir: Path, scenario: Scenario, argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = len(reads(data_dir))
+    assert run(data_dir, *argv, role="agent") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("consentdesk") and "team leads and admins" in err
+    assert "\n" not in err
+    assert len(reads(data_dir)) == before  # nothing was read for it
+
+
+def test_an_agent_desk_lists_incidents(data_dir: Path, scenario: Scenario) -> None:
+    assert run(data_dir, "incident", "list", role="agent") == 0

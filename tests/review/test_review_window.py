@@ -151,9 +151,24 @@ def test_table_pages_in_on_scroll_and_passes_the_model_tester(
     qtmodeltester.check(model)
     seqs = [model.row_at(i).seq for i in range(model.rowCount())]
     assert len(set(seqs)) == scenario.action_count
-    # Numbers stay masked in the table.
+    # Numbers stay masked in the table, short enough that the last digits show.
     cell = model.index(0, ActionTableModel.CUSTOMER).data()
-    assert cell.startswith("•") and "+49" not in cell
+    assert cell.startswith("•••") and "+49" not in cell
+    assert cell[3:].isdigit() and model.row_at(0).subject.endswith(cell[3:])
+    width = window.table.fontMetrics().horizontalAdvance(cell)
+    assert width < window.table.columnWidth(ActionTableModel.CUSTOMER)
+
+
+def test_the_window_fits_a_1366_by_768_screen(
+    qtbot: QtBot, make_window: WindowFactory, scenario: Scenario
+) -> None:
+    window = make_window()
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1366 - 16 and hint.height() <= 768 - 48, hint
+    # It opens no larger than the screen it is on (down to its minimum size).
+    room = window.screen().availableGeometry()
+    assert window.width() <= max(room.width(), hint.width())
+    assert window.height() <= max(room.height(), hint.height())
 
 
 def test_filter_search_and_sort(
@@ -173,6 +188,20 @@ def test_filter_search_and_sort(
     qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
     loaded(qtbot, window, 2)
     assert {window.table_model.row_at(i).reference for i in range(2)} == {erasure}
+
+    # The start of a reference, as a caller reads part of it, finds it too.
+    window.search_box.clear()
+    qtbot.keyClicks(window.search_box, erasure[:7].lower())
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
+    loaded(qtbot, window, 2)
+    assert {window.table_model.row_at(i).reference for i in range(2)} == {erasure}
+
+    # Nothing found is said, not left as an empty table.
+    window.search_box.clear()
+    qtbot.keyClicks(window.search_box, "RQ-ZZZZ")
+    qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "Nothing matches “RQ-ZZZZ”" in window.count_label.text(), timeout=WAIT)
+    assert window.table_model.rowCount() == 0
 
     window.search_box.clear()
     qtbot.keyClicks(window.search_box, "0151 8765 4321")
@@ -368,7 +397,8 @@ def test_figures_are_charted(qtbot: QtBot, make_window: WindowFactory, scenario:
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
+    assert path.read_bytes().startswith("\ufeff".encode())  # Excel reads it as UTF-8
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -556,5 +586,7 @@ def test_consentdesk_review_opens_the_window(
             QTimer.singleShot(50, look_and_close)
 
     QTimer.singleShot(50, look_and_close)
-    assert main(["--data-dir", str(data_dir), "review"]) == 0
+    config = data_dir.parent / "lead.toml"
+    config.write_text('[general]\nagent = "lena"\nrole = "lead"\n', encoding="utf-8")
+    assert main(["--data-dir", str(data_dir), "--config", str(config), "review"]) == 0
     assert seen == [9]

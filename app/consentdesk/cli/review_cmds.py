@@ -136,11 +136,19 @@ def _incident_id(parser: argparse.ArgumentParser) -> None:
 # --- plumbing ------------------------------------------------------------------------
 
 
-def _viewer(ctx: Context) -> Viewer:
+def _viewer(ctx: Context, *, reviewing: bool = True) -> Viewer:
+    """Who is at this desk: ``general.agent`` (else the login name) in the role
+    ``general.role``; commands for *reviewing* refuse agents."""
     from consentdesk.domain.review import Role, Viewer
 
     name = str(ctx.config.get("general.agent")).strip() or getpass.getuser()
-    return Viewer(name, Role.ADMIN)
+    role = Role(str(ctx.config.get("general.role")))
+    if reviewing and role == Role.AGENT:
+        raise UsageError(
+            "this is for team leads and admins, and this desk's role is agent "
+            "(general.role; IT sets and locks it)"
+        )
+    return Viewer(name, role)
 
 
 def _zone(args: argparse.Namespace, ctx: Context) -> tzinfo:
@@ -160,11 +168,12 @@ def _zone(args: argparse.Namespace, ctx: Context) -> tzinfo:
 @contextmanager
 def _source(ctx: Context) -> Iterator[Any]:
     from consentdesk.stores.ledger import open_ledger
-    from consentdesk.stores.review_sql import SqlReviewSource
+    from consentdesk.stores.review_access import embedded_review
 
+    viewer = _viewer(ctx)
     ledger = open_ledger(ctx.data_dir)
     try:
-        source = SqlReviewSource(ledger, _viewer(ctx), close_ledger=True)
+        source = embedded_review(ledger, viewer, owns_ledger=True)
     except BaseException:
         ledger.close()
         raise
@@ -203,11 +212,24 @@ def _output(target: str) -> Iterator[IO[str]]:
         part.unlink(missing_ok=True)
 
 
+@contextmanager
+def _incidents(ctx: Context, *, managing: bool) -> Iterator[tuple[Any, Any, Viewer]]:
+    """``(ledger, incidents, viewer)``: everyone lists and tags; *managing* (open,
+    notify, close) is for leads and admins."""
+    from consentdesk.stores.ledger import open_ledger
+    from consentdesk.stores.review_sql import LedgerIncidents
+
+    viewer = _viewer(ctx, reviewing=managing)
+    with open_ledger(ctx.data_dir) as ledger:
+        yield ledger, LedgerIncidents(ledger, viewer), viewer
+
+
 # --- review and export ---------------------------------------------------------------
 
 
 def cmd_review(args: argparse.Namespace, ctx: Context) -> int:
     from consentdesk.stores.ledger import open_ledger
+    from consentdesk.stores.review_access import embedded_review
     from consentdesk.stores.review_sql import SqlReviewSource
 
     viewer = _viewer(ctx)
@@ -215,7 +237,7 @@ def cmd_review(args: argparse.Namespace, ctx: Context) -> int:
     def open_source() -> SqlReviewSource:
         ledger = open_ledger(ctx.data_dir)
         try:
-            return SqlReviewSource(ledger, viewer, close_ledger=True)
+            return embedded_review(ledger, viewer, owns_ledger=True)
         except BaseException:
             ledger.close()
             raise
@@ -270,7 +292,7 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
         if args.format == "csv":
             rows = view_rows(source, flt, full_numbers=args.full_numbers)
             with _output(args.output) as out:
-                count = write_actions_csv(rows, out, tz=tz)
+                count = write_actions_csv(rows, out, tz=tz, bom=args.output != "-")
             what = f"{count} actions"
         elif args.format == "ts27560":
             doc = ts27560_records(
@@ -341,8 +363,8 @@ def cmd_incident_open(args: argparse.Namespace, ctx: Context) -> int:
             raise UsageError(f"--script-file: cannot read {args.script_file}: {exc}") from None
     else:
         script = args.script
-    with _source(ctx) as source:
-        catalogue = source.catalogue()
+    with _incidents(ctx, managing=True) as (ledger, source, viewer):
+        catalogue = ledger.catalogue()
         for p in args.purpose:
             catalogue.get(p)
         note = IncidentOpened(
@@ -353,7 +375,7 @@ def cmd_incident_open(args: argparse.Namespace, ctx: Context) -> int:
             purposes=tuple(args.purpose),
             regions=tuple(args.region),
             script=script,
-            by=source.viewer.name,
+            by=viewer.name,
         )
         incident = source.record_incident(note)
     _print_incident(args, incident, tz, "Opened")
@@ -364,7 +386,7 @@ def cmd_incident_list(args: argparse.Namespace, ctx: Context) -> int:
     from consentdesk.domain.review import format_local
 
     tz = _zone(args, ctx)
-    with _source(ctx) as source:
+    with _incidents(ctx, managing=False) as (_ledger, source, _who):
         found = list(source.incidents(open_only=args.open))
     if args.json:
         print_json(found)
@@ -378,12 +400,15 @@ def cmd_incident_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _record(
-    args: argparse.Namespace, ctx: Context, build: Callable[[Any, Incident, tzinfo], Any], verb: str
+    args: argparse.Namespace,
+    ctx: Context,
+    build: Callable[[Viewer, Incident, tzinfo], Any],
+    verb: str,
 ) -> int:
     tz = _zone(args, ctx)
-    with _source(ctx) as source:
+    with _incidents(ctx, managing=True) as (_ledger, source, viewer):
         incident = _find(source, args.incident)
-        updated = source.record_incident(build(source, incident, tz))
+        updated = source.record_incident(build(viewer, incident, tz))
     _print_incident(args, updated, tz, verb)
     return 0
 
@@ -392,12 +417,12 @@ def cmd_incident_notify(args: argparse.Namespace, ctx: Context) -> int:
     from consentdesk.domain.incident import AuthorityNotified, parse_local_time
     from consentdesk.domain.model import utcnow
 
-    def build(source: Any, incident: Incident, tz: tzinfo) -> AuthorityNotified:
+    def build(viewer: Viewer, incident: Incident, tz: tzinfo) -> AuthorityNotified:
         return AuthorityNotified(
             incident_id=incident.incident_id,
             notified_at=parse_local_time(args.at, tz) if args.at else utcnow(),
             authority=args.authority,
-            by=source.viewer.name,
+            by=viewer.name,
             authority_ref=args.reference,
             delay_reason=args.delay_reason,
         )
@@ -408,8 +433,8 @@ def cmd_incident_notify(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_incident_close(args: argparse.Namespace, ctx: Context) -> int:
     from consentdesk.domain.incident import IncidentClosed
 
-    def build(source: Any, incident: Incident, _tz: tzinfo) -> IncidentClosed:
-        return IncidentClosed(incident.incident_id, args.summary, by=source.viewer.name)
+    def build(viewer: Viewer, incident: Incident, _tz: tzinfo) -> IncidentClosed:
+        return IncidentClosed(incident.incident_id, args.summary, by=viewer.name)
 
     return _record(args, ctx, build, "Closed")
 
@@ -417,8 +442,8 @@ def cmd_incident_close(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_incident_tag(args: argparse.Namespace, ctx: Context) -> int:
     from consentdesk.domain.incident import CallTag
 
-    with _source(ctx) as source:
+    with _incidents(ctx, managing=False) as (_ledger, source, viewer):
         incident = _find(source, args.incident)
-        tag = source.tag_call(CallTag(incident.incident_id, args.call, source.viewer.name))
+        tag = source.tag_call(CallTag(incident.incident_id, args.call, viewer.name))
     print(f"Call {tag.call_id} tagged for incident {str(incident.incident_id)[:8]}.")
     return 0

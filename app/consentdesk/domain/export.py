@@ -115,12 +115,18 @@ def action_csv_row(row: ActionRow, *, tz: tzinfo) -> list[str]:
     return [csv_safe(v) for v in values]
 
 
-def write_actions_csv(rows: Iterable[ActionRow], out: IO[str], *, tz: tzinfo) -> int:
+def write_actions_csv(
+    rows: Iterable[ActionRow], out: IO[str], *, tz: tzinfo, bom: bool = True
+) -> int:
     """Write the rows as CSV (RFC 4180, header first); returns the row count.
 
     Numbers appear as the rows carry them: masked from a page of the review,
-    in full from :meth:`ReviewSource.export_actions` (a logged export).
+    in full from :meth:`ReviewSource.export_actions` (a logged export). A file
+    starts with a UTF-8 byte order mark (*bom*): without it, Excel on Windows
+    reads the file in the system code page and garbles every umlaut.
     """
+    if bom:
+        out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     count = 0

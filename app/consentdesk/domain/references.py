@@ -85,6 +85,21 @@ def normalize_reference(text: str) -> str:
     return _format(compact)
 
 
+def reference_prefix(text: str) -> str | None:
+    """The canonical start of a partly typed reference (``rq-kd6x`` → ``RQ-KD6X``).
+
+    None unless it begins with ``RQ`` and has at least one character of the body,
+    all from the alphabet, and fewer than a whole reference has.
+    """
+    compact = _SEPARATORS.sub("", text[:MAX_INPUT]).upper()
+    if not compact.startswith(PREFIX):
+        return None
+    body = compact[len(PREFIX) :]
+    if not 0 < len(body) < BODY_LENGTH or any(ch not in _VALUE for ch in body):
+        return None
+    return _format(body)
+
+
 def is_valid_reference(text: str) -> bool:
     try:
         normalize_reference(text)

@@ -49,7 +49,11 @@ from consentdesk.domain.model import (
     require_utc,
     utcnow,
 )
-from consentdesk.domain.references import is_valid_reference, normalize_reference
+from consentdesk.domain.references import (
+    is_valid_reference,
+    normalize_reference,
+    reference_prefix,
+)
 from consentdesk.domain.scripts import Script, placeholders, render
 
 MAX_COMMENT = 2000
@@ -164,7 +168,7 @@ def action_kind(event: ConsentEvent) -> ActionKind:
 class SearchKind(enum.StrEnum):
     NUMBER = "number"  # a whole number, normalised to E.164
     DIGITS = "digits"  # the last digits of a number
-    REFERENCE = "reference"  # a request reference
+    REFERENCE = "reference"  # a request reference, or the start of one
     CALL = "call"  # a call id
 
 
@@ -183,8 +187,9 @@ def parse_search(text: str, *, region: str) -> Search | None:
     """Read what a lead typed into the search box; None for an empty box.
 
     A whole phone number in any format finds that customer; three to eight
-    digits find numbers ending in them; a request reference finds the request
-    and its status moves; anything else is taken as a call id.
+    digits find numbers ending in them; a request reference, or its start
+    (``RQ-KD6X``), finds the requests and their status moves; anything else is
+    taken as a call id.
     """
     cleaned = text.strip()
     if not cleaned:
@@ -196,6 +201,9 @@ def parse_search(text: str, *, region: str) -> Search | None:
         return Search(SearchKind.DIGITS, compact)
     if is_valid_reference(cleaned):
         return Search(SearchKind.REFERENCE, normalize_reference(cleaned))
+    start = reference_prefix(cleaned)
+    if start is not None:
+        return Search(SearchKind.REFERENCE, start)
     # Only dialled characters: libphonenumber would read letters as a vanity number.
     if _DIALLED.fullmatch(cleaned):
         try:

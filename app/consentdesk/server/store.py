@@ -8,21 +8,18 @@ so any number of server processes build one unbroken chain.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
-import itertools
 import json
 import logging
 import secrets
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
@@ -59,6 +56,7 @@ from consentdesk.domain.codec import (
     link_hash,
 )
 from consentdesk.domain.codec import KIND_REQUEST_CHANGE as KIND_CHANGE
+from consentdesk.domain.figures import FigureRecord, check_edges, compute_figures
 from consentdesk.domain.incident import (
     CallTag,
     Incident,
@@ -69,7 +67,6 @@ from consentdesk.domain.incident import (
     require_incident_manager,
 )
 from consentdesk.domain.model import (
-    CLOSED_STATUSES,
     Channel,
     ConsentEvent,
     DomainError,
@@ -95,20 +92,16 @@ from consentdesk.domain.requests import check_change, fold_request
 from consentdesk.domain.review import (
     ActionKind,
     ActionRow,
-    AgentDay,
     Figures,
     Flag,
     FlagNote,
     IntegrityReport,
     Page,
     PageResult,
-    PurposeRate,
-    QueueBucket,
     ReadAccess,
     ReadKind,
     ReadLogEntry,
     ReadLogFilter,
-    RequestFlow,
     ReviewFilter,
     Role,
     SearchKind,
@@ -119,7 +112,6 @@ from consentdesk.domain.review import (
     fold_flags,
     from_jsonable,
     next_cursor,
-    request_queue,
 )
 from consentdesk.domain.review_records import KIND_CALL_TAG, KIND_FLAG, KIND_INCIDENT
 from consentdesk.domain.scripts import Script
@@ -148,7 +140,6 @@ ReviewRecord = FlagNote | IncidentNote | CallTag
 # Ledger kinds the review lists as captured actions; review records (flags,
 # incidents, call tags) share the chain but are not actions.
 ACTION_KINDS = (KIND_CONSENT, KIND_REQUEST, KIND_CHANGE)
-MAX_FIGURE_DAYS = 367
 _ACTION_STATES = {
     ActionKind.CONSENT: "given",
     ActionKind.REFUSAL: "refused",
@@ -452,7 +443,9 @@ class Store:
                     "status": change.status.value if change.status else None,
                     "reference": created.reference,
                     "jurisdiction": created.jurisdiction.value,
-                    "call_id": created.call_id,
+                    # A change is made on no call (its record has none): it is not
+                    # found by the request's call id.
+                    "call_id": None,
                 },
                 finish=finish,
             )
@@ -836,15 +829,14 @@ class Store:
 
         return _retry_on_disconnect(read)
 
-    def figures(self, viewer: Viewer, first_day: date, edges: Sequence[datetime]) -> Figures:
+    def figures(
+        self, viewer: Viewer, first_day: date, edges: Sequence[datetime], *, today: date
+    ) -> Figures:
         """Figures for the local days from *first_day*, day *i* being the UTC
-        instants ``[edges[i], edges[i + 1])`` (the client knows its time zone)."""
+        instants ``[edges[i], edges[i + 1])`` (the client knows its time zone,
+        and its *today*)."""
         viewer.require_reviewer()
-        if len(edges) < 2 or len(edges) > MAX_FIGURE_DAYS + 1:
-            raise DomainError(f"figures cover 1 to {MAX_FIGURE_DAYS} days")
-        if any(b <= a for a, b in itertools.pairwise(edges)):
-            raise DomainError("day boundaries must increase")
-        days = [first_day + timedelta(days=i) for i in range(len(edges) - 1)]
+        check_edges(edges)
         c = entries.c
         # The body only where the columns do not tell the outcome (corrections).
         body = case((c.action == ActionKind.CORRECTION.value, c.body), else_=None)
@@ -852,6 +844,10 @@ class Store:
             c.kind, c.event_id, c.action, c.at, c.agent, c.purpose, c.status, body.label("body")
         )
         query = query.where(c.kind.in_(ACTION_KINDS), c.at >= edges[0], c.at < edges[-1])
+        # Corrections come after what they correct: those from the window's start on.
+        corrections = select(c.body).where(
+            c.action == ActionKind.CORRECTION.value, c.at >= edges[0]
+        )
         open_query = select(requests.c.state).where(requests.c.is_open.is_(True))
         if viewer.role == Role.LEAD:
             query = query.where(c.team == viewer.team)
@@ -860,53 +856,22 @@ class Store:
                 and_(entries.c.request_id == requests.c.request_id, c.kind == KIND_REQUEST),
             ).where(c.team == viewer.team)
 
-        def read() -> tuple[Sequence[Any], Sequence[Any]]:
+        def read() -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
             with self._reading() as conn:
-                return conn.execute(query).all(), conn.execute(open_query).all()
+                return (
+                    conn.execute(query).all(),
+                    conn.execute(corrections).all(),
+                    conn.execute(open_query).all(),
+                )
 
-        rows, open_rows = _retry_on_disconnect(read)
-        per_agent: Counter[tuple[int, str]] = Counter()
-        outcomes: dict[str, tuple[str, str]] = {}  # event id -> (purpose, state)
-        corrected: set[str] = set()
-        opened: Counter[int] = Counter()
-        closed: Counter[int] = Counter()
-        closing = {s.value for s in CLOSED_STATUSES}
-        for r in rows:
-            day = bisect.bisect_right(edges, as_utc(r.at)) - 1
-            per_agent[(day, r.agent)] += 1
-            if r.kind == KIND_REQUEST:
-                opened[day] += 1
-            elif r.kind == KIND_CHANGE:
-                closed[day] += r.status in closing
-            elif r.body is not None:
-                event = json.loads(r.body)
-                corrected.add(str(event["corrects"]))
-                outcomes[str(event["event_id"])] = (r.purpose, str(event["state"]))
-            else:
-                outcomes[r.event_id] = (r.purpose, _ACTION_STATES[ActionKind(r.action)])
-        rates: dict[str, Counter[str]] = {}
-        for event_id, (purpose, state) in outcomes.items():
-            if event_id not in corrected:
-                rates.setdefault(purpose, Counter())[state] += 1
-        today = utcnow().date()
-        queue = request_queue(
-            (privacy_request_from_json(json.loads(r.state)) for r in open_rows), today
-        )
-        return Figures(
-            first_day=days[0],
-            last_day=days[-1],
-            agent_days=tuple(
-                AgentDay(days[d], agent, n) for (d, agent), n in sorted(per_agent.items())
-            ),
-            purpose_rates=tuple(
-                PurposeRate(p, n["given"], n["refused"], n["withdrawn"])
-                for p, n in sorted(rates.items())
-            ),
-            request_flow=tuple(
-                RequestFlow(day, opened[i], closed[i]) for i, day in enumerate(days)
-            ),
-            overdue=sum(1 for q in queue if q.bucket == QueueBucket.OVERDUE),
-            open_requests=len(queue),
+        rows, correction_rows, open_rows = _retry_on_disconnect(read)
+        return compute_figures(
+            first_day,
+            [as_utc(e) for e in edges],
+            (_figure_record(r) for r in rows),
+            corrected={str(json.loads(r.body)["corrects"]) for r in correction_rows},
+            open_requests=(privacy_request_from_json(json.loads(r.state)) for r in open_rows),
+            today=today,
         )
 
     def people(self, viewer: Viewer) -> tuple[list[str], list[str]]:
@@ -1103,6 +1068,19 @@ _ACTION_TEAM = select(entries.c.subject, entries.c.team).where(
 )
 
 
+def _figure_record(row: Any) -> FigureRecord:
+    if row.kind != KIND_CONSENT:
+        return FigureRecord(row.kind, as_utc(row.at), row.agent, status=row.status or "")
+    if row.body is not None:  # a correction: what it records
+        event = json.loads(row.body)
+        state, corrects = str(event["state"]), str(event["corrects"])
+    else:
+        state, corrects = _ACTION_STATES.get(ActionKind(row.action), ""), None
+    return FigureRecord(
+        row.kind, as_utc(row.at), row.agent, row.event_id, row.purpose or "", state, corrects
+    )
+
+
 def _in_scope(viewer: Viewer, team: str | None) -> bool:
     """Whether *viewer* reviews an action of *team* (leads: their own; admins: all)."""
     if viewer.role == Role.ADMIN:
@@ -1277,7 +1255,7 @@ def _action_conditions(flt: ReviewFilter) -> list[Any]:
         elif s.kind == SearchKind.DIGITS:
             conditions.append(c.subject.endswith(s.value, autoescape=True))
         elif s.kind == SearchKind.REFERENCE:
-            conditions.append(c.reference == s.value)
+            conditions.append(c.reference.startswith(s.value, autoescape=True))
         else:
             conditions.append(c.call_id == s.value)
     return conditions

@@ -40,6 +40,7 @@ from consentdesk.domain.model import (
     privacy_request_from_json,
     request_change_from_json,
     to_jsonable,
+    utcnow,
 )
 from consentdesk.domain.review import (
     MAX_PAGE,
@@ -359,6 +360,7 @@ class HttpReviewSource(HttpIncidents):
         edges = [start for _day, start, _end in days] + [days[-1][2]]
         params: Params = [("first", first_day.isoformat())]
         params += [("edge", _when(e)) for e in edges]
+        params.append(("today", utcnow().astimezone(tz).date().isoformat()))
         return from_jsonable(Figures, self._api.call("GET", "/v1/review/figures", params=params))
 
     def log_read(self, read: ReadAccess) -> None:

@@ -76,10 +76,19 @@ def review_source_for(backend: Backend, viewer: Viewer) -> ReviewSource:
         from consentdesk.stores.http_review import HttpReviewSource
 
         return HttpReviewSource(http, viewer)  # an agent gets Forbidden
-    ledger = _ledger(backend, "the review")
+    return embedded_review(_ledger(backend, "the review"), viewer)
+
+
+def embedded_review(
+    ledger: EmbeddedLedger, viewer: Viewer, *, owns_ledger: bool = False
+) -> review_sql.SqlReviewSource:
+    """The review of a desk's own file: a lead or admin reads all of it (the file
+    has no teams, and whoever can open it can read it); agents get Forbidden."""
     if viewer.role == Role.AGENT:
         viewer.require_reviewer()  # raises Forbidden
-    return review_sql.SqlReviewSource(ledger, Viewer(viewer.name, Role.ADMIN))
+    return review_sql.SqlReviewSource(
+        ledger, Viewer(viewer.name, Role.ADMIN), close_ledger=owns_ledger
+    )
 
 
 def log_status_read(backend: Backend, viewer: Viewer, number: str, call_id: str | None) -> None:

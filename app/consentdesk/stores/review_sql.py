@@ -24,6 +24,7 @@ from consentdesk.domain.admission import check_number
 from consentdesk.domain.backend import NotFound
 from consentdesk.domain.catalogue import Catalogue
 from consentdesk.domain.codec import KIND_CONSENT, KIND_REQUEST, KIND_REQUEST_CHANGE
+from consentdesk.domain.figures import FigureRecord, check_edges, compute_figures
 from consentdesk.domain.incident import (
     CallTag,
     Incident,
@@ -33,7 +34,6 @@ from consentdesk.domain.incident import (
     require_incident_manager,
 )
 from consentdesk.domain.model import (
-    CLOSED_STATUSES,
     Channel,
     ConsentEvent,
     DomainError,
@@ -52,7 +52,6 @@ from consentdesk.domain.review import (
     ActionDetail,
     ActionKind,
     ActionRow,
-    AgentDay,
     Cursor,
     Figures,
     Flag,
@@ -61,14 +60,11 @@ from consentdesk.domain.review import (
     IntegrityReport,
     Page,
     PageResult,
-    PurposeRate,
-    QueueBucket,
     QueueItem,
     ReadAccess,
     ReadKind,
     ReadLogEntry,
     ReadLogFilter,
-    RequestFlow,
     ReviewFilter,
     Role,
     SearchKind,
@@ -339,12 +335,20 @@ class SqlReviewSource:
             elif kind == SearchKind.CALL:
                 clauses.append(f"{CALL_X} = ?")
                 params.append(value)
-            else:
-                row = conn.execute(
-                    "SELECT request_id FROM request_index WHERE reference = ?", (value,)
-                ).fetchone()
-                clauses.append("kind IN ('request', 'request-change') AND ref = ?")
-                params.append(row[0] if row else "")
+            else:  # a reference or its start: one range of the reference key
+                ids = [
+                    i
+                    for (i,) in conn.execute(
+                        "SELECT request_id FROM request_index WHERE reference >= ?"
+                        " AND reference < ?",
+                        (value, value + "\uffff"),
+                    )
+                ]
+                clauses.append(
+                    "kind IN ('request', 'request-change')"
+                    " AND ref IN (SELECT value FROM json_each(?))"
+                )
+                params.append(json.dumps(ids))
         return clauses, params
 
     @staticmethod
@@ -700,67 +704,47 @@ class SqlReviewSource:
         return f" AND {column} IN (SELECT value FROM json_each(?))", [agents]  # noqa: S608
 
     def figures(self, first_day: date, last_day: date, *, tz: tzinfo) -> Figures:
-        if (last_day - first_day).days > 366:
-            raise DomainError("figures cover at most one year")
         days = day_bounds(first_day, last_day, tz)
-        since, until = _iso(days[0][1]), _iso(days[-1][2])
-        case = "CASE " + " ".join("WHEN at < ? THEN ?" for _ in days) + " END"
-        case_params: list[Any] = []
-        for i, (_day, _start, end) in enumerate(days):
-            case_params += [_iso(end), i]
+        edges = [start for _day, start, _end in days] + [days[-1][2]]
+        check_edges(edges)
         scope, scope_params = self._scope_sql()
         with self._read() as conn:
-            per_agent = conn.execute(
-                f"SELECT {case}, {AGENT_X}, count(*) FROM entries INDEXED BY review_at"  # noqa: S608
-                f" WHERE at >= ? AND at < ? AND {_ACTIONS_SQL}{scope} GROUP BY 1, 2",
-                [*case_params, since, until, *scope_params],
+            rows = conn.execute(
+                f"SELECT kind, at, {AGENT_X}, event_id, {PURPOSE_X},"  # noqa: S608
+                " coalesce(json_extract(body, '$.state'), ''),"
+                " json_extract(body, '$.corrects'),"
+                " coalesce(json_extract(body, '$.status'), '')"
+                " FROM entries INDEXED BY review_at"
+                f" WHERE at >= ? AND at < ? AND {_ACTIONS_SQL}{scope}",
+                [_iso(edges[0]), _iso(edges[-1]), *scope_params],
             ).fetchall()
-            e_scope, e_params = self._scope_sql("json_extract(e.body, '$.agent')")
-            rates = conn.execute(
-                "SELECT ci.purpose, ci.state, count(*) FROM entries e INDEXED BY review_at"  # noqa: S608
-                " JOIN consent_index ci ON ci.subject = e.subject AND ci.seq = e.seq"
-                " WHERE e.at >= ? AND e.at < ? AND e.kind = 'consent' AND ci.state != 'void'"
-                # A corrected event drops out; its correction counts as what it records.
-                " AND NOT EXISTS (SELECT 1 FROM consent_index c2 WHERE c2.subject = ci.subject"
-                f" AND c2.corrects = ci.event_id){e_scope} GROUP BY 1, 2",
-                [since, until, *e_params],
-            ).fetchall()
-            opened = conn.execute(
-                f"SELECT {case}, count(*) FROM entries INDEXED BY review_at"  # noqa: S608
-                f" WHERE at >= ? AND at < ? AND kind = 'request'{scope} GROUP BY 1",
-                [*case_params, since, until, *scope_params],
-            ).fetchall()
-            closed_statuses = json.dumps(sorted(s.value for s in CLOSED_STATUSES))
-            req_scope, req_params = self._scope_sql("json_extract(r.body, '$.agent')")
-            closed = conn.execute(
-                f"SELECT {case}, count(*) FROM entries INDEXED BY review_at"  # noqa: S608
-                " WHERE at >= ? AND at < ? AND kind = 'request-change'"
-                " AND json_extract(body, '$.status') IN (SELECT value FROM json_each(?))"
-                " AND EXISTS (SELECT 1 FROM entries r WHERE r.kind = 'request'"
-                f" AND r.ref = entries.ref{req_scope}) GROUP BY 1",
-                [*case_params, since, until, closed_statuses, *req_params],
-            ).fetchall()
-        agent_days = tuple(
-            AgentDay(days[i][0], str(agent), n)
-            for i, agent, n in sorted(per_agent, key=lambda r: (r[0], str(r[1])))
+            corrected = {
+                str(c)
+                for (c,) in conn.execute(
+                    "SELECT corrects FROM consent_index WHERE corrects IS NOT NULL"
+                )
+            }
+        records = (
+            FigureRecord(
+                kind=kind,
+                at=datetime.fromisoformat(at),
+                agent=str(agent),
+                event_id=event_id,
+                purpose=purpose,
+                state=state,
+                corrects=corrects,
+                status=status,
+            )
+            for kind, at, agent, event_id, purpose, state, corrects, status in rows
         )
-        by_purpose: dict[str, dict[str, int]] = {}
-        for purpose, state, n in rates:
-            by_purpose.setdefault(purpose, {})[state] = n
-        purpose_rates = tuple(
-            PurposeRate(p, s.get("given", 0), s.get("refused", 0), s.get("withdrawn", 0))
-            for p, s in sorted(by_purpose.items())
+        return compute_figures(
+            first_day,
+            edges,
+            records,
+            corrected=corrected,
+            open_requests=self._scoped_requests(),
+            today=self._clock().astimezone(tz).date(),
         )
-        opened_by = dict(opened)
-        closed_by = dict(closed)
-        flow = tuple(
-            RequestFlow(day, opened_by.get(i, 0), closed_by.get(i, 0))
-            for i, (day, _s, _e) in enumerate(days)
-        )
-        today = self._clock().astimezone(tz).date()
-        queue = self.request_queue(today)
-        overdue = sum(1 for q in queue if q.bucket == QueueBucket.OVERDUE)
-        return Figures(first_day, last_day, agent_days, purpose_rates, flow, overdue, len(queue))
 
     # -- read log and integrity
 

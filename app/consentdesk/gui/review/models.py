@@ -259,8 +259,13 @@ class ActionTableModel(_RecordTable):
                 self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
 
     def customer_text(self, row: ActionRow) -> str:
+        """The full number once revealed; else the last digits behind three dots,
+        short enough that a narrow column still shows what tells rows apart."""
         revealed = self._revealed.get(row.event_id)
-        return phone.display(revealed) if revealed else row.subject
+        if revealed:
+            return phone.display(revealed)
+        digits = row.subject.lstrip("•")
+        return "•••" + digits if digits != row.subject else row.subject
 
     # -- Qt model
 

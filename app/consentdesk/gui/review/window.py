@@ -152,7 +152,7 @@ class ReviewWindow(QMainWindow):
         team = f", team {viewer.team}" if viewer.team else ""
         self.setWindowTitle(f"Consent Desk review — {viewer.name} ({viewer.role}{team})")
         self.setAccessibleName("Consent Desk review")
-        self.resize(1280, 820)
+        self._fit_to_screen(1280, 820)
 
         central = QWidget()
         self.setCentralWidget(central)
@@ -174,6 +174,16 @@ class ReviewWindow(QMainWindow):
         self._tasks.busy_changed.connect(self._on_busy)
         self.statusBar().showMessage(f"Signed in as {viewer.name} ({viewer.role}{team})")
         self._start()
+
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """*width* × *height*, or less on a smaller screen (1366×768 laptops)."""
+        screen = self.screen()
+        if screen is not None:
+            room = screen.availableGeometry()
+            # The window frame and title bar come on top of the size asked for.
+            width = min(width, room.width() - 16)
+            height = min(height, room.height() - 48)
+        self.resize(width, height)
 
     # -- background work
 
@@ -402,6 +412,14 @@ class ReviewWindow(QMainWindow):
 
     def _on_page(self, _added: int) -> None:
         n = self.table_model.rowCount()
+        if n == 0 and not self.table_model.canFetchMore():
+            typed = self.search_box.text().strip()
+            self.count_label.setText(
+                f"Nothing matches “{typed}” with these filters."
+                if typed
+                else "No actions match these filters."
+            )
+            return
         more = " (scroll for more)" if self.table_model.canFetchMore() else ""
         self.count_label.setText(f"{n} action{'s' if n != 1 else ''} shown{more}")
 
