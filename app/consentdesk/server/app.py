@@ -46,6 +46,9 @@ def create_app(
         # crowd of them only queues for the interpreter lock between round trips.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
+        watch = getattr(app.state, "incident_watch", None)
+        if watch is not None:
+            watch.stop()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from consentdesk.server.routes import (
     health,
+    incident_events,
     incidents,
     ledger,
     reference,
@@ -19,5 +20,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     ledger.router,
     requests.router,
     review.router,
+    incident_events.router,  # before incidents: "events" is no incident id
     incidents.router,
 )
