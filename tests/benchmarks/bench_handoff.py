@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 from sidebar_process import HandoffCommand, SidebarProcess
-from telephony.helpers import seeded_data_dir, write_config
 
 from consentdesk.telephony.handoff import InstancePaths
+from telephony.helpers import seeded_data_dir, write_config
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(900)]
 

@@ -87,8 +87,16 @@ class SidebarProcess:
         self, data_dir: Path, config: Path, *, watch_name: str = "(no caller watched)"
     ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, watch_name, "--data-dir", str(data_dir)]
-            + ["--config", str(config)],
+            [
+                sys.executable,
+                "-c",
+                LAUNCHER,
+                watch_name,
+                "--data-dir",
+                str(data_dir),
+                "--config",
+                str(config),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,18 @@ RETRY_S = 2.0
 WAIT_STEP_S = 0.1
 DISCONNECT_CHECK_S = 1.0
 IDLE_STOP_S = 120.0  # no desk waited this long: the thread (and its connection) goes
+
+
+def server_exiting() -> bool:
+    """True once uvicorn was asked to stop (SIGTERM/SIGINT): held requests answer
+    at once instead of delaying the graceful shutdown until their hold ends.
+
+    uvicorn's handler is its ``Server.handle_exit``; its server says whether it
+    is exiting. Anywhere else (tests' in-thread servers) this is just False.
+    """
+    handler = signal.getsignal(signal.SIGTERM)
+    server = getattr(handler, "__self__", None)
+    return bool(getattr(server, "should_exit", False))
 
 
 def incident_version(conn: Connection) -> int:
@@ -80,10 +93,8 @@ class IncidentWatch:
             return True
 
     def stop(self) -> None:
+        """Stop watching; a thread waiting on PostgreSQL is a daemon and is not waited for."""
         self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout=LISTEN_RECHECK_S + 1)
 
     def read_now(self) -> int:
         """Read the version from the database (on a worker thread)."""
@@ -112,6 +123,8 @@ class IncidentWatch:
             if version is None:  # the thread went idle meanwhile: read it here
                 version = await asyncio.to_thread(self.read_now)
             if version != after or now - start >= timeout or self._stop.is_set():
+                return version
+            if server_exiting():
                 return version
             if gone is not None and now - checked >= DISCONNECT_CHECK_S:
                 checked = now
