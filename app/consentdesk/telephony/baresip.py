@@ -51,6 +51,9 @@ _PHASES = {
     "CALL_CLOSED": CallPhase.ENDED,
 }
 _ORDER = {CallPhase.INCOMING: 0, CallPhase.ANSWERED: 1, CallPhase.ENDED: 2}
+# Kernel receive buffer of the ctrl_tcp socket: ~300 call events. Together with
+# the bounded inbox this is all a flood can queue on our side.
+RECEIVE_BUFFER = 64 * 1024
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -226,7 +229,7 @@ class BaresipConnector:
         delay = self.backoff_initial
         while not self._stop.is_set():
             try:
-                sock = socket.create_connection((self.host, self.port), self.connect_timeout)
+                sock = self._connect()
             except OSError as exc:
                 log.debug("baresip ctrl_tcp connect failed: %s", exc.strerror or exc)
             else:
@@ -239,6 +242,24 @@ class BaresipConnector:
             if self._stop.wait(delay):
                 break
             delay = min(delay * 2, self.backoff_max)
+
+    def _connect(self) -> socket.socket:
+        """Connect with a small receive buffer: what the kernel holds for us is
+        bounded too, so a flooding peer is held back by TCP, not queued for us."""
+        last: OSError = OSError("no address for the baresip host")
+        for family, kind, proto, _name, address in socket.getaddrinfo(
+            self.host, self.port, type=socket.SOCK_STREAM
+        ):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+                sock.settimeout(self.connect_timeout)
+                sock.connect(address)
+                return sock
+            except OSError as exc:
+                last = exc
+                sock.close()
+        raise last
 
     def _serve(self, sock: socket.socket) -> None:
         sock.settimeout(None)
