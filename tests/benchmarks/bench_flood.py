@@ -18,8 +18,10 @@ through the console script a user runs. Measured:
 * newest caller: from the peer's last send to the call bar listing "Newest
   Caller"; target <= 1 s.
 
-The peer is paced but TCP back-pressure may hold it back: the rate it reached
-is printed. Results go to tests/artifacts/bench_flood.json.
+The peer frames all its events before the flood starts (a PBX encodes on its
+own machine; here it would take the sidebar's CPU), then sends them paced every
+10 ms; TCP back-pressure may hold it back: the rate it reached is printed.
+Results go to tests/artifacts/bench_flood.json.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ def test_flood(tmp_path: Path, peer: LineProcess) -> None:
     sidebar = SidebarProcess(data_dir, config, watch_name="Newest Caller")
     try:
         peer.expect("client", timeout=60)
+        peer.expect("ready", timeout=300)
         command = HandoffCommand(tmp_path, data_dir, config)
         command.wait_until_acknowledged(Path(InstancePaths.for_data_dir(data_dir).server_name))
         _peak, rss_before = sidebar.rss()

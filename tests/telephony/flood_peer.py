@@ -6,7 +6,8 @@ benchmark (so its sending does not compete for the sidebar's interpreter):
     python flood_peer.py --rate 10000 --seconds 60
 
 prints ``port N`` once listening, ``client`` when the sidebar connected (it
-then puts the agent on an answered call), waits for a line on stdin, floods,
+then puts the agent on an answered call), ``ready`` once the flood is framed,
+waits for a line on stdin, floods,
 ``flood-done T sent`` (T = wall clock of the last event) when finished, and
 exits when stdin closes.
 
@@ -92,21 +93,24 @@ class FloodPeer:
     def send(self, data: bytes) -> None:
         self.client().sendall(data)
 
-    def flood(self, rate: int, seconds: float, *, tick: float = 0.01) -> tuple[float, int]:
-        """Send ``rate`` events per second (incoming + closing) for ``seconds``;
-        returns (wall clock of the last send, events sent)."""
-        conn = self.client()
+    def prepare(self, rate: int, seconds: float, *, tick: float = 0.01) -> list[bytes]:
+        """The flood's bytes, one chunk per tick of ``rate`` events per second
+        (incoming + closing), framed before the clock starts: a PBX encodes on
+        its own machine, so this peer spends its share of the CPU on sending."""
         per_tick = max(1, round(rate * tick / 2))  # each call is two events
+        ticks = max(1, round(seconds / tick))
+        return [flood_events(i * per_tick, per_tick) for i in range(ticks)]
+
+    def flood(self, chunks: list[bytes], *, tick: float = 0.01) -> tuple[float, int]:
+        """Send one chunk per tick, then the newest caller; returns (wall clock of
+        the last send, events sent)."""
+        conn = self.client()
         start = time.monotonic()
-        sent_calls = 0
-        while (elapsed := time.monotonic() - start) < seconds:
-            due = int(elapsed / tick + 1) * per_tick
-            if due > sent_calls:
-                conn.sendall(flood_events(sent_calls, due - sent_calls))
-                sent_calls = due
-            time.sleep(max(0.0, start + (due // per_tick) * tick - time.monotonic()))
+        for i, chunk in enumerate(chunks):
+            conn.sendall(chunk)
+            time.sleep(max(0.0, start + (i + 1) * tick - time.monotonic()))
         conn.sendall(call_message("CALL_INCOMING", "newest", "+4930901820", "Newest Caller"))
-        return time.time(), sent_calls * 2 + 1
+        return time.time(), sum(chunk.count(b'"event"') for chunk in chunks) + 1
 
     def close(self) -> None:
         for sock in (self.conn, self.sock):
@@ -127,10 +131,12 @@ def main() -> int:
     print("client", flush=True)
     # The agent is on a call: every flood call waits (the worst case for the bar).
     peer.send(call_message("CALL_ESTABLISHED", "talking", "+4915112345678"))
+    chunks = peer.prepare(args.rate, args.seconds)
+    print("ready", flush=True)
     # Wait for the go (a line on stdin) so the caller can set up first.
     if not sys.stdin.readline():
         return 0
-    done_at, sent = peer.flood(args.rate, args.seconds)
+    done_at, sent = peer.flood(chunks)
     print(f"flood-done {done_at:.6f} {sent}", flush=True)
     sys.stdin.read()  # hold the link until the caller is done
     peer.close()
