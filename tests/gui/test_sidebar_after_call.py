@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QPushButton
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 from sidebar_support import NUMBER, click, ledger, open_caller_by_typing
 
@@ -186,8 +186,10 @@ def test_calls_arriving_while_a_form_is_open_wait_in_the_call_bar(
     assert [c.call_id for c in sidebar.calls.waiting] == ["c3", "c2"]
     assert panel.call is not None and panel.call.is_lookup and panel.flow is flow
 
-    first_row = window.waiting_layout.itemAt(0).widget()  # the newest: c3
-    switch = first_row.findChild(QPushButton)
+    bar = window.waiting_bar
+    qtbot.waitUntil(lambda: len(bar.switch_buttons()) == 2, timeout=2000)
+    switch = bar.switch_buttons()[0]  # the newest: c3
+    assert switch.accessibleName() == "Switch to +49 40 123456"
     qtbot.waitUntil(switch.isVisible, timeout=2000)
     click(qtbot, switch)
     assert flow.question.isVisible() and "Switching" in flow.question.text.text()

@@ -60,6 +60,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/review/read-log"): REVIEWERS,
     ("GET", "/v1/review/figures"): REVIEWERS,
     ("GET", "/v1/incidents"): EVERYONE,
+    ("GET", "/v1/incidents/events"): EVERYONE,
     ("POST", "/v1/incidents"): REVIEWERS,
     ("POST", "/v1/incidents/{incident_id}/notify"): REVIEWERS,
     ("POST", "/v1/incidents/{incident_id}/close"): REVIEWERS,

@@ -110,3 +110,27 @@ def test_open_reads_retention_from_config(tmp_path: Path) -> None:
     store = RecentCalls.open(tmp_path, Config.load(user_file=user, site_files=[]))
     assert store.retention_hours == 3
     assert store.path == tmp_path / FILE_NAME
+
+
+def test_a_burst_in_one_batch_folds_as_event_by_event(tmp_path: Path) -> None:
+    s = timedelta(seconds=1)
+    events = [
+        ev(CallPhase.INCOMING, "a", T0),
+        ev(CallPhase.ANSWERED, "b", T0 + s),  # auto-answer: no INCOMING first
+        ev(CallPhase.ANSWERED, "a", T0 + 2 * s),
+        ev(CallPhase.ENDED, "b", T0 + 3 * s),
+        ev(CallPhase.ANSWERED, "a", T0 + 4 * s),  # repeat: first wins
+        ev(CallPhase.ENDED, "a", T0 + 5 * s),
+    ]
+    one_by_one = RecentCalls(tmp_path / "one" / FILE_NAME, retention_hours=8, now=Clock(T0))
+    for event in events[:2]:
+        one_by_one.record(event)
+    for event in events[2:]:
+        one_by_one.record(event)
+    batched = RecentCalls(tmp_path / "batch" / FILE_NAME, retention_hours=8, now=Clock(T0))
+    batched.record_many(events[:2])  # a row from an earlier batch is folded into, too
+    batched.record_many(events[2:])
+    assert batched.recent() == one_by_one.recent()
+    [b, a] = batched.recent()
+    assert (a.incoming_at, a.answered_at, a.ended_at) == (T0, T0 + 2 * s, T0 + 5 * s)
+    assert (b.incoming_at, b.answered_at, b.ended_at) == (T0 + s, T0 + s, T0 + 3 * s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,8 +21,9 @@ from consentdesk.stores.demo import DEMO_CALLER
 from consentdesk.telephony.calls import RecentCalls
 from consentdesk.telephony.events import CallPhase, CallSource
 from consentdesk.telephony.handoff import InstancePaths, drain_spool
+from consentdesk.telephony.handoff_client import default_data_dir
 
-from .helpers import OFFSCREEN_LIMITS, RunningSidebar, seeded_data_dir
+from .helpers import OFFSCREEN_LIMITS, RunningSidebar, SidebarStarter, seeded_data_dir
 
 pytestmark = OFFSCREEN_LIMITS
 
@@ -158,10 +160,13 @@ def test_busy_sidebar_still_gets_the_call_once(
     qtbot: QtBot, running: RunningSidebar, data_dir: Path, config_file: Path
 ) -> None:
     # finish() blocks this thread, so the sidebar cannot answer within the
-    # CLI's deadline: the CLI must trust the connected socket, not spool a copy
-    # or start a second sidebar.
+    # CLI's deadline: the CLI says so and fails (the softphone sees it), but
+    # neither spools a copy nor starts a second sidebar: the sidebar has the
+    # bytes and pops the call once it reads them.
     proc = start_cli(data_dir, config_file, "call", "+4915112345678", "--call-id", "busy-1")
-    assert finish(proc) == (0, "", "")
+    code, out, err = finish(proc)
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and "did not acknowledge the call" in err, err
     qtbot.waitUntil(lambda: len(running.routed) == 1, timeout=20_000)
     paths = InstancePaths.for_data_dir(data_dir)
     assert drain_spool(paths) == []  # no second copy waiting to pop the call again
@@ -223,3 +228,41 @@ def test_call_without_a_sidebar_starts_one_that_receives_it(
 
 def _recorded_ids(data_dir: Path, config: Config) -> set[str]:
     return {r.call_id for r in RecentCalls.open(data_dir, config).recent()}
+
+
+ALIAS_PROBE = """\
+import json, sys
+from consentdesk import cli
+code = cli.main(sys.argv[1:])
+print(json.dumps({"code": code, "platformdirs": "platformdirs" in sys.modules}))
+"""
+
+
+@pytest.fixture
+def default_folder_sidebar(qtbot: QtBot, config_file: Path) -> Iterator[SidebarStarter]:
+    """Sidebars on the default data folder (the isolated XDG_DATA_HOME's)."""
+    default = Path(default_data_dir())
+    starter = SidebarStarter(qtbot, default, config_file)
+    yield starter
+    starter.close()
+    shutil.rmtree(default, ignore_errors=True)
+    assert not os.path.lexists(InstancePaths.default_alias().server_name), "alias left behind"
+
+
+def test_call_naming_no_folder_reaches_the_default_folders_sidebar_by_its_alias(
+    qtbot: QtBot, config_file: Path, default_folder_sidebar: SidebarStarter
+) -> None:
+    running = default_folder_sidebar()
+    assert os.path.islink(InstancePaths.default_alias().server_name)
+    args = ["--config", str(config_file), "call", "+4915112345678", "--call-id", "dflt-1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ALIAS_PROBE, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=30_000)
+    out, err = proc.communicate()
+    # Acknowledged, without working out the default folder (no platformdirs).
+    assert json.loads(out) == {"code": 0, "platformdirs": False}, err
+    qtbot.waitUntil(lambda: [e.call_id for e in running.routed] == ["dflt-1"], timeout=10_000)

@@ -73,6 +73,22 @@ def test_oversized_frame_is_skipped_unbuffered_and_logged(
     assert "4915112345678" not in caplog.text
 
 
+@pytest.mark.parametrize("size", [1_000_000, 12_345_678])
+def test_frame_of_a_million_bytes_is_skipped_and_the_next_frame_delivered(size: int) -> None:
+    decoder = NetstringDecoder()  # the connector's default limit (64 KiB)
+    event = b'{"event":true,"type":"CALL_INCOMING"}'
+    # One read holding the whole oversized frame and a valid frame after it.
+    assert decoder.feed(encode(b"x" * size) + encode(event)) == [event]
+    assert decoder.dropped == 1 and decoder.buffered == 0
+    # The same again, arriving in pieces: never buffered, still in step.
+    stream = encode(b"y" * size) + encode(event)
+    out: list[bytes] = []
+    for i in range(0, len(stream), 65536):
+        out += decoder.feed(stream[i : i + 65536])
+        assert decoder.buffered <= 65536
+    assert out == [event] and decoder.dropped == 2
+
+
 def test_oversized_frame_without_comma_breaks_stream() -> None:
     decoder = NetstringDecoder(max_frame=4)
     with pytest.raises(NetstringError, match="oversized"):

@@ -4,16 +4,22 @@ Each subcommand group lives in its own module with ``register(subparsers)``;
 a handler takes ``(args, ctx)`` and returns the exit code. User mistakes raise
 :class:`UsageError` (or a DomainError/BackendError) and become one line on
 stderr with a non-zero exit, never a traceback.
+
+``call`` and ``open-uri`` to a running sidebar take a fast path
+(:mod:`consentdesk.cli.handoff_fast`) before anything else is imported:
+softphones wait for them on every call.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 
 from consentdesk import __version__
-from consentdesk.cli.common import ArgumentParser, UsageError, context_from_args, run_handler
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (hand-off speed)
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 # Subcommand modules, in help order. Each has register(subparsers).
 COMMAND_MODULES = [
@@ -50,6 +56,8 @@ def build_parser(*, server: bool | None = None) -> argparse.ArgumentParser:
     """The whole command line; server commands only where the server can run."""
     import importlib
 
+    from consentdesk.cli.common import ArgumentParser
+
     if server is None:
         server = server_available()
 
@@ -75,6 +83,13 @@ def build_parser(*, server: bool | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from consentdesk.cli.handoff_fast import run_fast
+
+    fast = run_fast(sys.argv[1:] if argv is None else argv)
+    if fast is not None:
+        return fast
+    from consentdesk.cli.common import UsageError, context_from_args, run_handler
+
     parser = build_parser()
     args = parser.parse_args(argv)
     from consentdesk.platform.logs import setup_logging

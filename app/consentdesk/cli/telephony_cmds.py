@@ -2,13 +2,14 @@
 
 ``call`` and ``open-uri`` are run by softphones and the desktop on every call
 and must return at once (MicroSIP waits for them), so this module imports
-nothing heavy at load time and never imports Qt on POSIX.
+nothing heavy at load time and never imports Qt on POSIX. With a sidebar
+running, :mod:`consentdesk.cli.handoff_fast` answers before this module is
+even loaded; this is the full path (help, errors, starting a sidebar).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +18,6 @@ from consentdesk.cli.common import Context, UsageError, print_json
 if TYPE_CHECKING:
     import subprocess
 
-    from consentdesk.telephony.events import CallEvent
-    from consentdesk.telephony.handoff import InstancePaths
-
-HANDOFF_TIMEOUT_MS = 150
 PHASES = ("incoming", "answered", "ended")
 APP_MODULE = "consentdesk"
 
@@ -61,34 +58,26 @@ def register(sub: Any) -> None:
 
 
 def call_cmd(args: argparse.Namespace, ctx: Context) -> int:
-    from consentdesk.telephony.events import CallEvent, CallPhase, CallSource, is_valid_call_id
-    from consentdesk.telephony.numbers import parse_caller
+    from consentdesk.cli.handoff_fast import CALL_ID_RULE
+    from consentdesk.telephony.handoff_client import hook_message, valid_call_id
 
-    if args.call_id and not is_valid_call_id(args.call_id):
-        raise UsageError("--call-id must be 1-256 printable ASCII characters without spaces")
-    caller = parse_caller(args.number, region=ctx.region)
-    event = CallEvent(
-        phase=CallPhase(args.event),
-        call_id=args.call_id,
-        source=CallSource.COMMAND,
-        number=caller.number,
-        raw_number=caller.raw,
-        display_name=caller.display_name,
-    )
-    return hand_off(event, ctx, args)
+    if args.call_id and not valid_call_id(args.call_id):
+        raise UsageError(CALL_ID_RULE)
+    return hand_off(hook_message(args.number, call_id=args.call_id, phase=args.event), ctx, args)
 
 
 def open_uri_cmd(args: argparse.Namespace, ctx: Context) -> int:
     if args.uri is None:
         return show_sidebar(ctx, args)
-    from consentdesk.telephony.uri import parse_call_uri
+    from consentdesk.telephony.handoff_client import uri_message
 
-    return hand_off(parse_call_uri(args.uri, region=ctx.region), ctx, args)
+    return hand_off(uri_message(args.uri), ctx, args)
 
 
 def show_sidebar(ctx: Context, args: argparse.Namespace) -> int:
     """Bring the running sidebar forward, or start one; never waits for it."""
-    from consentdesk.telephony.handoff import (
+    from consentdesk.cli.handoff_fast import deliver
+    from consentdesk.telephony.handoff_client import (
         HandoffError,
         InstancePaths,
         claim_launch,
@@ -97,7 +86,8 @@ def show_sidebar(ctx: Context, args: argparse.Namespace) -> int:
 
     try:
         paths = InstancePaths.for_data_dir(ctx.data_dir)
-        if not _deliver(paths, control_message("show")) and claim_launch(paths):
+        reached = deliver(paths, control_message("show")).delivery.delivered
+        if not reached and claim_launch(paths):
             start_sidebar(ctx, args)
     except (HandoffError, OSError) as exc:
         print(f"consentdesk: cannot open the sidebar: {exc}", file=sys.stderr)
@@ -105,35 +95,34 @@ def show_sidebar(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _deliver(paths: InstancePaths, message: dict[str, Any]) -> bool:
-    if os.name == "nt":
-        # Named pipes: Qt's client is the reliable one there.
-        from consentdesk.gui.ipc import send_message as qt_send
-
-        return qt_send(paths, message, timeout_ms=HANDOFF_TIMEOUT_MS).delivered
-    from consentdesk.telephony.handoff import send_message
-
-    return send_message(paths, message, timeout_ms=HANDOFF_TIMEOUT_MS).delivered
-
-
-def hand_off(event: CallEvent, ctx: Context, args: argparse.Namespace) -> int:
-    """Give *event* to the running sidebar, or spool it and start one; never waits."""
-    from consentdesk.telephony.handoff import (
+def hand_off(message: dict[str, Any], ctx: Context, args: argparse.Namespace) -> int:
+    """Give a hook or URI message to the running sidebar (which answers whether
+    it took it), or check it here, spool it and start a sidebar."""
+    from consentdesk.cli.handoff_fast import deliver, report
+    from consentdesk.telephony.handoff import decode_body, encode_message, event_from_message
+    from consentdesk.telephony.handoff_client import (
+        HEADER,
         HandoffError,
         InstancePaths,
-        call_message,
         claim_launch,
         control_message,
-        spool_event,
+        spool_message,
     )
 
     try:
         paths = InstancePaths.for_data_dir(ctx.data_dir)
-        if _deliver(paths, call_message(event)):
-            return 0
-        spool_event(paths, event)
+        code = report(deliver(paths, message))
+        if code is not None:
+            return code
+        # No sidebar yet: refuse a bad number or URI now, as a running one would.
+        try:
+            body = encode_message(message)[HEADER.size :]
+            event_from_message(decode_body(body), region=ctx.region)
+        except HandoffError as exc:
+            raise UsageError(str(exc)) from None
+        spool_message(paths, message)
         # A sidebar may have started listening since the first try: nudge it.
-        if _deliver(paths, control_message("drain")):
+        if deliver(paths, control_message("drain")).delivery.delivered:
             return 0
         if claim_launch(paths):
             start_sidebar(ctx, args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +14,13 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from consentdesk.telephony.events import CallEvent, CallPhase, CallSource
 
 log = logging.getLogger("consentdesk.gui.calls")
+
+# Calls listed in the call bar. More ringing calls than this (a retry storm, a
+# misbehaving PBX) are counted as surplus: the newest are listed, and a surplus
+# call takes a freed place while it still rings.
+MAX_WAITING = 8
+# Surplus calls remembered (newest kept) so their end or answer is recognised.
+MAX_SURPLUS = 1024
 
 
 def new_manual_call_id() -> str:
@@ -75,7 +83,8 @@ class CallController(QObject):
             nobody (``None``). Any open capture flow belongs to the old caller.
         active_updated(object): the active ``Call`` changed phase (answered:
             the timer starts; ended: it stops) or identity verification.
-        waiting_changed(object): tuple of ``Call`` waiting or on hold.
+        waiting_changed(object): tuple of ``Call`` waiting or on hold (at most
+            :data:`MAX_WAITING`; :attr:`surplus` counts ringing calls not listed).
         popped(object): a new incoming ``Call`` arrived; the window should come
             forward without taking keyboard focus from the softphone.
         event_accepted(object): every ``CallEvent`` handled, after the update.
@@ -94,6 +103,8 @@ class CallController(QObject):
         super().__init__(parent)
         self._active: Call | None = None
         self._waiting: list[Call] = []
+        self._surplus: OrderedDict[str, Call] = OrderedDict()  # oldest first
+        self.surplus_total = 0  # calls ever pushed out of the list (for logs/tests)
         self.clear_after_seconds = clear_after_seconds
         self._clear_timer = QTimer(self)
         self._clear_timer.setSingleShot(True)
@@ -115,6 +126,11 @@ class CallController(QObject):
         return tuple(self._waiting)
 
     @property
+    def surplus(self) -> int:
+        """Ringing calls not listed because the waiting list is full."""
+        return len(self._surplus)
+
+    @property
     def clearing(self) -> bool:
         """The active caller has hung up and will leave the screen shortly."""
         return self._clear_timer.isActive() or self._clear_pending
@@ -132,7 +148,9 @@ class CallController(QObject):
         if not isinstance(event, CallEvent):
             raise TypeError("CallController.handle takes a CallEvent")
         known = self.find(event.call_id)
-        if event.phase == CallPhase.ANSWERED:
+        if known is None and event.call_id in self._surplus:
+            self._surplus_event(event)
+        elif event.phase == CallPhase.ANSWERED:
             self._answered(event, known)
         elif known is None:
             if event.phase == CallPhase.INCOMING:
@@ -165,6 +183,7 @@ class CallController(QObject):
         previous = self._active
         if previous is not None and previous.is_live:
             self._waiting.insert(0, previous)
+            self._trim_waiting()
             self.waiting_changed.emit(self.waiting)
         self._set_active(lookup)
         return lookup
@@ -193,6 +212,8 @@ class CallController(QObject):
         previous = self._active
         if previous is not None and previous.is_live:
             self._waiting.insert(0, previous)
+        self._trim_waiting()
+        self._refill_waiting()
         self.waiting_changed.emit(self.waiting)
         self._set_active(target)
 
@@ -263,10 +284,43 @@ class CallController(QObject):
         active = self._active
         if active is not None and (active.is_live or self._holders):
             self._waiting.append(call)
+            self._trim_waiting()
             self.waiting_changed.emit(self.waiting)
         else:
             self._set_active(call)
         self.popped.emit(call)
+
+    def _trim_waiting(self) -> None:
+        """Keep the list at MAX_WAITING by moving the oldest ringing calls to surplus
+        (calls on hold, which the agent has spoken to, always stay listed)."""
+        while len(self._waiting) > MAX_WAITING:
+            oldest = next((c for c in self._waiting if c.answered_at is None), None)
+            if oldest is None or oldest.call_id is None:
+                return
+            self._waiting.remove(oldest)
+            self._surplus[oldest.call_id] = oldest
+            self.surplus_total += 1
+            if self.surplus_total in (1, 100) or self.surplus_total % 10_000 == 0:
+                log.warning("call flood: %d calls beyond the waiting list", self.surplus_total)
+            while len(self._surplus) > MAX_SURPLUS:
+                self._surplus.popitem(last=False)
+
+    def _refill_waiting(self) -> None:
+        """A place in the list freed up: the newest surplus call takes it."""
+        while self._surplus and len(self._waiting) < MAX_WAITING:
+            _call_id, call = self._surplus.popitem(last=True)
+            self._waiting.append(call)
+
+    def _surplus_event(self, event: CallEvent) -> None:
+        """An unlisted call ended or was answered (a repeat INCOMING changes nothing)."""
+        if event.phase == CallPhase.INCOMING:
+            return
+        call = self._surplus.pop(event.call_id)
+        if event.phase == CallPhase.ENDED:
+            self.waiting_changed.emit(self.waiting)
+            return
+        self._waiting.append(call)  # answered in the softphone: it becomes active
+        self._answered(event, call)
 
     def _answered(self, event: CallEvent, known: Call | None) -> None:
         call = known or self._new_call(event)
@@ -292,12 +346,15 @@ class CallController(QObject):
         previous = self._active
         if previous is not None and previous.is_live:
             self._waiting.insert(0, previous)  # on hold while the agent talks to the new one
+        self._trim_waiting()
+        self._refill_waiting()
         self.waiting_changed.emit(self.waiting)
         self._set_active(answered)
 
     def _ended(self, event: CallEvent, known: Call) -> None:
         if known is not self._active:
             self._waiting.remove(known)
+            self._refill_waiting()
             self.waiting_changed.emit(self.waiting)
             return
         if known.phase == CallPhase.ENDED:
@@ -319,6 +376,7 @@ class CallController(QObject):
     def _promote_waiting(self) -> None:
         if self._active is None and self._waiting:
             nxt = self._waiting.pop(0)
+            self._refill_waiting()
             self.waiting_changed.emit(self.waiting)
             self._set_active(nxt)
 

@@ -1,10 +1,13 @@
 """The incident banner: while a data incident is open, every sidebar shows its approved
 agent script, and the agent tags the call on screen as incident-related in one click.
 
-Open incidents are fetched through the desk's task runner about once a minute and
-whenever a new call comes on screen; closing an incident removes its card at the
-next fetch. A tag is recorded with the call id and confirmed only once the store
-has it. The banner is built after the ledger opened, so start-up never loads it.
+Open incidents are fetched through the desk's task runner whenever they change
+(a watcher thread, :mod:`consentdesk.stores.incident_changes`, hears of it within
+a second or two: the team server pushes it by long poll, the embedded ledger's
+file is watched), whenever a new call comes on screen, and once a minute in
+case a change was missed; closing an incident removes its card at that fetch.
+A tag is recorded with the call id and confirmed only once the store has it.
+The banner is built after the ledger opened, so start-up never loads it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from consentdesk.gui.widgets import StateChip, scaled_font
 if TYPE_CHECKING:
     from consentdesk.domain.backend import Backend
     from consentdesk.domain.incident import CallTag, Incident
+    from consentdesk.stores.incident_changes import IncidentChanges, IncidentWatcher
 
 log = logging.getLogger("consentdesk.gui.incident")
 
@@ -151,6 +155,7 @@ class IncidentBanner(QFrame):
 
     changed = Signal()
     tagged = Signal(object)
+    _incidents_moved = Signal()  # from the watcher's thread: queued to this one
 
     def __init__(
         self,
@@ -203,6 +208,9 @@ class IncidentBanner(QFrame):
         self.timer = QTimer(self)
         self.timer.setInterval(poll_ms)
         self.timer.timeout.connect(self.refresh)
+        self.watcher: IncidentWatcher | None = None
+        self._watch_generation = 0
+        self._incidents_moved.connect(self.refresh)
         calls.active_changed.connect(self._call_changed)
         self.hide()
 
@@ -215,11 +223,44 @@ class IncidentBanner(QFrame):
         self._running = True
         self.timer.start()
         self.refresh()
+        self._watch()
 
     def stop(self) -> None:
         """No more fetches (the sidebar is closing, or the store has no incidents)."""
         self._running = False
         self.timer.stop()
+        self._stop_watch()
+
+    def _watch(self) -> None:
+        """Start a watcher on the current store (made on the worker, which owns it)."""
+        self._stop_watch()
+        generation = self._watch_generation
+
+        def changes(backend: Backend) -> IncidentChanges | None:
+            from consentdesk.stores.incident_changes import incident_changes_for
+
+            return incident_changes_for(backend)
+
+        def made(found: IncidentChanges | None) -> None:
+            if found is None or generation != self._watch_generation or not self._running:
+                if found is not None:
+                    found.close()
+                return
+            from consentdesk.stores.incident_changes import IncidentWatcher
+
+            self.watcher = IncidentWatcher(found, self._incidents_moved.emit)
+            self.watcher.start()
+
+        def failed(exc: BaseException) -> None:
+            log.info("incident changes are not watched (%s); polling", type(exc).__name__)
+
+        self.desk.runner.call(changes, on_success=made, on_failure=failed, label="incident watch")
+
+    def _stop_watch(self) -> None:
+        self._watch_generation += 1
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop(timeout=0.5)
 
     @Slot()
     def refresh(self) -> None:

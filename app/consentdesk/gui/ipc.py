@@ -11,7 +11,6 @@ before listening again.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -26,13 +25,16 @@ from consentdesk.telephony.handoff import (
     HandoffError,
     InstanceLock,
     InstancePaths,
+    Outcome,
     call_message,
     control_message,
     decode_body,
     drain_spool,
     encode_message,
+    event_from_message,
     release_launch,
 )
+from consentdesk.telephony.handoff_client import default_data_dir, reply_outcome
 
 log = logging.getLogger("consentdesk.ipc")
 
@@ -63,6 +65,9 @@ class _Client:
         try:
             for body in self.reader.feed(data):
                 message = decode_body(body)
+                if message["kind"] in ("call", "hook", "uri"):
+                    # The sidebar normalises the number: the client stays lean.
+                    message = {"kind": "call", "event": self.server.to_event(message)}
                 self._reply({"ok": True})
                 self.server._deliver(message)
         except HandoffError as exc:
@@ -98,15 +103,31 @@ class InstanceServer(QObject):
     call_received = Signal(object)
     show_requested = Signal()
 
-    def __init__(self, paths: InstancePaths, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        paths: InstancePaths,
+        parent: QObject | None = None,
+        *,
+        alias: InstancePaths | None = None,
+    ) -> None:
         super().__init__(parent)
         self.paths = paths
+        # The default data folder's sidebar is also reachable under a fixed
+        # name (a symlink), so ``consentdesk call`` without --data-dir need not
+        # work out the default folder before it can hand over.
+        self.alias = alias
         self._server = QLocalServer(self)
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.setMaxPendingConnections(MAX_CLIENTS)
         self._server.newConnection.connect(self._accept)
         self._clients: list[_Client] = []
         self._lock = InstanceLock(paths.lock_file)
+        # Region for numbers handed over as typed (set by the telephony wiring).
+        self.region = ""
+
+    def to_event(self, message: dict[str, object]) -> CallEvent:
+        """The call a hand-off message carries; HandoffError says why not."""
+        return event_from_message(message, region=self.region)
 
     @property
     def name(self) -> str:
@@ -127,11 +148,33 @@ class InstanceServer(QObject):
             self._lock.release()
             return False
         release_launch(self.paths)
+        if self.alias is not None:
+            self._link_alias(self.alias.server_name)
         return True
+
+    def _link_alias(self, alias: str) -> None:
+        tmp = f"{alias}.{os.getpid()}.tmp"
+        try:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(self.paths.server_name, tmp)
+            os.replace(tmp, alias)
+        except OSError as exc:
+            log.warning("cannot make the default hand-off alias: %s", exc.strerror or exc)
+
+    def _unlink_alias(self) -> None:
+        if self.alias is None:
+            return
+        alias = self.alias.server_name
+        try:
+            if os.readlink(alias) == self.paths.server_name:
+                os.unlink(alias)
+        except OSError:
+            pass  # gone, or replaced by another sidebar's: not ours to remove
 
     def drain(self) -> int:
         """Deliver calls spooled while no sidebar listened; returns how many."""
-        events = drain_spool(self.paths)
+        events = drain_spool(self.paths, region=self.region)
         for event in events:
             self.call_received.emit(event)
         return len(events)
@@ -143,6 +186,8 @@ class InstanceServer(QObject):
         for client in clients:
             client.idle.stop()
             client.socket.abort()
+        if self._lock.held:
+            self._unlink_alias()
         self._lock.release()
 
     @Slot()
@@ -186,33 +231,37 @@ def claim_instance(data_dir: Path) -> InstanceServer | None:
     When one runs it is asked to come forward, so a second ``consentdesk``
     start simply shows the first. Needs a Q(Core)Application.
     """
-    server = InstanceServer(InstancePaths.for_data_dir(data_dir))
+    alias = None
+    if os.name != "nt" and os.path.realpath(data_dir) == os.path.realpath(default_data_dir()):
+        alias = InstancePaths.default_alias()
+    server = InstanceServer(InstancePaths.for_data_dir(data_dir), alias=alias)
     if server.listen():
         return server
     send_message(server.paths, control_message("show"), timeout_ms=1000)
     return None
 
 
-def send_message(paths: InstancePaths, message: dict[str, object], *, timeout_ms: int) -> Delivery:
-    """Qt client (all platforms; the CLI uses handoff's socket client on POSIX)."""
+def send_message(
+    paths: InstancePaths, message: dict[str, object], *, timeout_ms: int, ack_ms: int | None = None
+) -> Outcome:
+    """Qt client (all platforms; the CLI uses handoff_client's socket client on POSIX)."""
     frame = encode_message(message)
+    ack_ms = timeout_ms if ack_ms is None else ack_ms
     sock = QLocalSocket()
     try:
         sock.connectToServer(paths.server_name)
         if not sock.waitForConnected(timeout_ms):
-            return Delivery.UNREACHABLE
+            return Outcome(Delivery.UNREACHABLE)
         sock.write(frame)
-        if not sock.waitForBytesWritten(timeout_ms):
-            return Delivery.UNREACHABLE
+        if not sock.waitForBytesWritten(ack_ms):
+            return Outcome(Delivery.UNREACHABLE)
         reader = FrameReader()
-        while sock.waitForReadyRead(timeout_ms):
+        while sock.waitForReadyRead(ack_ms):
             for body in reader.feed(bytes(sock.readAll().data())):
-                reply = json.loads(body.decode("utf-8"))
-                ok = isinstance(reply, dict) and reply.get("ok") is True
-                return Delivery.ACKED if ok else Delivery.UNREACHABLE
-        return Delivery.SENT
-    except (HandoffError, ValueError, RecursionError):
-        return Delivery.SENT
+                return reply_outcome(body)
+        return Outcome(Delivery.SENT, f"no answer within {ack_ms} ms")
+    except HandoffError as exc:
+        return Outcome(Delivery.SENT, str(exc))
     finally:
         sock.abort()
 
@@ -220,4 +269,4 @@ def send_message(paths: InstancePaths, message: dict[str, object], *, timeout_ms
 def send_to_running(event: CallEvent, timeout_ms: int = 150, *, paths: InstancePaths) -> bool:
     """Hand *event* to the running sidebar; True if it has it (acknowledged, or
     written to a connected sidebar that is slow to answer)."""
-    return send_message(paths, call_message(event), timeout_ms=timeout_ms).delivered
+    return send_message(paths, call_message(event), timeout_ms=timeout_ms).delivery.delivered

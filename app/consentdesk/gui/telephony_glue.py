@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QFileOpenEvent
 
 from consentdesk.platform.config import ConfigError
@@ -21,6 +23,7 @@ from consentdesk.telephony.baresip import BaresipConnector, parse_hostport
 from consentdesk.telephony.calls import RecentCalls
 from consentdesk.telephony.events import CallEvent
 from consentdesk.telephony.handoff import CallIdResolver
+from consentdesk.telephony.inbox import EventInbox
 from consentdesk.telephony.uri import InvalidUri, parse_call_uri
 
 if TYPE_CHECKING:
@@ -33,6 +36,14 @@ log = logging.getLogger("consentdesk.gui.telephony")
 
 
 URI_SCHEMES = ("consentdesk:", "tel:", "sip:", "sips:")
+# Connector events are routed in slices of at most this long, so hand-offs,
+# paints and timers are served between slices even during a flood.
+ROUTE_SLICE_S = 0.008
+ROUTE_BATCH = 64
+# Call events waiting to be written to the recent-calls store. One write job
+# is queued at a time; under a flood the oldest unwritten events are dropped
+# (counted and logged) rather than queued without bound.
+RECENT_BACKLOG = 2000
 
 
 class _UriOpenFilter(QObject):
@@ -60,7 +71,7 @@ class Telephony(QObject):
     """
 
     event_routed = Signal(object)
-    _from_connector = Signal(object)
+    _connector_ready = Signal()
     _link_from_connector = Signal(bool)
 
     def __init__(
@@ -85,10 +96,20 @@ class Telephony(QObject):
         self.connector: BaresipConnector | None = None
         self.baresip_address = baresip
         self._uri_filter: _UriOpenFilter | None = None
-        # Connector callbacks run on its thread; these signals hop to ours.
-        self._from_connector.connect(self._route)
+        # The connector thread fills a bounded inbox (it blocks when full: TCP
+        # back-pressure); one queued signal per batch wakes this thread.
+        self.inbox: EventInbox[CallEvent] = EventInbox(on_ready=self._connector_ready.emit)
+        self._more = QTimer(self)
+        self._more.setSingleShot(True)
+        self._more.setInterval(0)
+        self._more.timeout.connect(self._drain_inbox)
+        self._connector_ready.connect(self._drain_inbox)
         self._link_from_connector.connect(self._link)
+        self._unwritten: deque[CallEvent] = deque()
+        self._writing = False
+        self.recent_dropped = 0
         if server is not None:
+            server.region = region  # the sidebar normalises handed-over numbers
             server.call_received.connect(self._route_handoff)
         if baresip:
             host, port = parse_hostport(baresip)
@@ -96,7 +117,7 @@ class Telephony(QObject):
                 host,
                 port,
                 region=region,
-                on_event=self._from_connector.emit,
+                on_event=self.inbox.put,
                 on_link=self._link_from_connector.emit,
             )
             controller.set_link_state(False, f"connecting to baresip at {baresip}")
@@ -107,6 +128,20 @@ class Telephony(QObject):
     @Slot(object)
     def _route_handoff(self, event: CallEvent) -> None:
         self._route(self._resolver.resolve(event))
+
+    @Slot()
+    def _drain_inbox(self) -> None:
+        """Route connector events for one time slice; the rest after a yield."""
+        deadline = time.monotonic() + ROUTE_SLICE_S
+        while True:
+            batch = self.inbox.take(ROUTE_BATCH)
+            if not batch:
+                return
+            for event in batch:
+                self._route(event)
+            if time.monotonic() >= deadline:
+                self._more.start()  # let the event loop breathe, then go on
+                return
 
     @Slot(object)
     def _route(self, event: CallEvent) -> None:
@@ -150,12 +185,47 @@ class Telephony(QObject):
     def _remember(self, event: CallEvent) -> None:
         if self._open_recent is None or self.tasks is None:
             return
-        self.tasks.run(lambda: self._store().record(event), label="recent-calls")
+        if len(self._unwritten) >= RECENT_BACKLOG:
+            self._unwritten.popleft()
+            self.recent_dropped += 1
+            if self.recent_dropped in (1, 100) or self.recent_dropped % 10_000 == 0:
+                log.warning(
+                    "call flood: %d call events not kept in the recent-calls list",
+                    self.recent_dropped,
+                )
+        self._unwritten.append(event)
+        if not self._writing:
+            self._write_recent()
+
+    def _write_recent(self) -> None:
+        """Queue one job writing every unwritten event (one transaction)."""
+        if not self._unwritten or self.tasks is None:
+            return
+        events = list(self._unwritten)
+        self._unwritten.clear()
+        self._writing = True
+        self.tasks.run(
+            lambda: self._store().record_many(events),
+            on_success=lambda _r: self._written(),
+            on_failure=lambda _e: self._written(),
+            label="recent-calls",
+        )
+
+    def _written(self) -> None:
+        self._writing = False
+        self._write_recent()
+
+    def _flush_now(self) -> None:
+        if self._unwritten and self.tasks is not None:
+            events = list(self._unwritten)
+            self._unwritten.clear()
+            self.tasks.run(lambda: self._store().record_many(events), label="recent-calls")
 
     def note_capture(self, call_id: str | None, event_id: uuid.UUID) -> None:
         """A capture was recorded during *call_id*: list it with that recent call."""
         if self._open_recent is None or self.tasks is None or not call_id:
             return
+        self._flush_now()  # the call's own events go first: jobs run in order
         self.tasks.run(lambda: self._store().add_capture(call_id, event_id), label="recent-calls")
 
     def recent_calls(self, on_success: Callable[[object], None]) -> None:
@@ -163,15 +233,18 @@ class Telephony(QObject):
         if self._open_recent is None or self.tasks is None:
             on_success([])
             return
+        self._flush_now()
         self.tasks.run(lambda: self._store().recent(), on_success=on_success, label="recent-calls")
 
     def stop(self) -> None:
         """Stop the connector and the hand-off server (idempotent)."""
         connector, self.connector = self.connector, None
+        self.inbox.close()  # releases a connector waiting for room
+        self._more.stop()
         if connector is not None:
             # No more connector signals: nothing may be left queued for this
             # object once the event loop has stopped.
-            self._from_connector.disconnect(self._route)
+            self._connector_ready.disconnect(self._drain_inbox)
             self._link_from_connector.disconnect(self._link)
             connector.stop()
             QCoreApplication.removePostedEvents(self)

@@ -10,7 +10,6 @@ from PySide6.QtCore import QEvent, QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -24,9 +23,11 @@ from PySide6.QtWidgets import (
 
 from consentdesk.domain.model import DomainError
 from consentdesk.gui import theme
+from consentdesk.gui.call_bar import WaitingBar
 from consentdesk.gui.calls import Call, CallController
 from consentdesk.gui.desk import Desk
 from consentdesk.gui.panel import SHORTCUTS, CallerPanel
+from consentdesk.gui.throttle import Throttle
 from consentdesk.gui.widgets import StateChip, scaled_font
 from consentdesk.gui.window_review import ReviewMixin
 from consentdesk.gui.window_server import ServerBarMixin
@@ -116,13 +117,7 @@ class SidebarWindow(ServerBarMixin, ReviewMixin, QMainWindow):
         self.incident_slot = QVBoxLayout()
         self.incident_slot.setContentsMargins(0, 0, 0, 0)
         box.addLayout(self.incident_slot)
-        self.waiting_bar = QFrame()
-        self.waiting_bar.setObjectName("waitingBar")
-        self.waiting_bar.setFrameShape(QFrame.Shape.StyledPanel)
-        self.waiting_bar.setAccessibleName("Calls waiting")
-        self.waiting_layout = QVBoxLayout(self.waiting_bar)
-        self.waiting_layout.setContentsMargins(8, 4, 8, 4)
-        self.waiting_bar.hide()
+        self.waiting_bar = WaitingBar(calls, switch=self.switch_to)
         box.addWidget(self.waiting_bar)
         self.panel = CallerPanel(desk, calls)
         box.addWidget(self.panel, 1)
@@ -135,7 +130,8 @@ class SidebarWindow(ServerBarMixin, ReviewMixin, QMainWindow):
         if desk.config.is_locked("sidebar.always_on_top"):
             self.on_top_button.setEnabled(False)
             self.on_top_button.setToolTip("Always on top: managed by your administrator")
-        calls.waiting_changed.connect(self._show_waiting)
+        # A burst of calls brings the window forward at most ~30 times a second.
+        self._bring_forward = Throttle(self.bring_forward, parent=self)
         calls.popped.connect(self._popped)
         calls.link_changed.connect(self._link_changed)
         calls.active_changed.connect(self._active_changed)
@@ -357,34 +353,6 @@ class SidebarWindow(ServerBarMixin, ReviewMixin, QMainWindow):
         self.strip_call.setPixmap(theme.LINK_UP.icon().pixmap(QSize(24, 24)))
         self.strip_call.setToolTip("A caller is on screen: expand to see them (F12)")
 
-    def _show_waiting(self, waiting: tuple[Call, ...]) -> None:
-        while self.waiting_layout.count():
-            item = self.waiting_layout.takeAt(0)
-            widget = item.widget() if item is not None else None
-            if widget is not None:
-                widget.deleteLater()
-        for call in waiting:
-            row = QWidget()
-            line = QHBoxLayout(row)
-            line.setContentsMargins(0, 0, 0, 0)
-            who = call.display_name or "Withheld"
-            if call.number and not call.display_name:
-                from consentdesk.domain import phone
-
-                who = phone.display(call.number)
-            label = QLabel(f"⏸ {'On hold' if call.answered_at else 'Waiting'}: {who}")
-            label.setWordWrap(True)
-            button = QPushButton("Switch")
-            button.setToolTip("Show this caller (Ctrl+Tab)")
-            button.setAccessibleName(f"Switch to {who}")
-            call_id = call.call_id
-            if call_id is not None:
-                button.clicked.connect(lambda _=False, cid=call_id: self.switch_to(cid))
-            line.addWidget(label, 1)
-            line.addWidget(button)
-            self.waiting_layout.addWidget(row)
-        self.waiting_bar.setVisible(bool(waiting))
-
     def switch_to_waiting(self) -> None:
         waiting = self.calls.waiting
         if waiting and waiting[0].call_id is not None:
@@ -395,7 +363,7 @@ class SidebarWindow(ServerBarMixin, ReviewMixin, QMainWindow):
         self.panel.guard("Switching to another caller", lambda: self.calls.switch_to(call_id))
 
     def _popped(self, _call: Call) -> None:
-        self.bring_forward()
+        self._bring_forward.poke()
 
     def bring_forward(self) -> None:
         """Show the caller without taking keyboard focus from the softphone."""

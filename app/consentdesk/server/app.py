@@ -56,6 +56,9 @@ def create_app(
         finally:
             stop_feed(app.state.signal, feed)
             app.state.store.stop_listening()
+            watch = getattr(app.state, "incident_watch", None)
+            if watch is not None:
+                watch.stop()
 
     app = FastAPI(
         lifespan=lifespan,

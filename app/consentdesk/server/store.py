@@ -125,6 +125,7 @@ from consentdesk.server.db import (
     subjects,
     users,
 )
+from consentdesk.server.incident_watch import notify_incident_change
 
 log = logging.getLogger("consentdesk.server.store")
 
@@ -465,12 +466,16 @@ class Store:
         require_incident_manager(viewer)
         _check_agent(viewer, note.by)
 
+        def finish(conn: Connection, _entry: Entry) -> Incident:
+            notify_incident_change(conn)  # every server process pushes it to its desks
+            return _incident_state(conn, note.incident_id)
+
         def plan(conn: Connection) -> Plan[Incident]:
             check_incident_note(note, fold_incidents(_incident_notes(conn)))
             return Plan(
                 subject=NO_SUBJECT,
                 columns={"action": KIND_INCIDENT, "at": note.at},
-                finish=lambda conn, entry: _incident_state(conn, note.incident_id),
+                finish=finish,
             )
 
         return self._job(

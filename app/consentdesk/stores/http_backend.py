@@ -13,6 +13,7 @@ optional CA bundle); plain http only to this computer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -20,7 +21,7 @@ import ssl
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,10 @@ class HttpBackend:
         self.outbox = outbox
         self.call_id: str | None = None  # sent with reads, for the server's read log
         self._client = _client(self.base_url, token, ca_bundle=ca_bundle, transport=transport)
+        # A second client for the incident long poll, which waits on another thread.
+        self._new_client: Callable[[], httpx.Client] = functools.partial(
+            _client, self.base_url, token, ca_bundle=ca_bundle, transport=transport
+        )
         self._lock = threading.Lock()  # caches; the review window reads from its own threads
         self._sync_lock = threading.Lock()
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
@@ -217,6 +222,10 @@ class HttpBackend:
         self._scripts: tuple[Script, ...] | None = None
         self._identity: Viewer | None = _identity_from(outbox.meta(_META_IDENTITY))
         self._batching = True
+
+    def event_client(self) -> httpx.Client:
+        """A client of its own for a thread that waits (the incident long poll)."""
+        return self._new_client()
 
     # --- HTTP -----------------------------------------------------------------
 

@@ -45,6 +45,9 @@ def _http(backend: Backend) -> HttpBackend | None:
     return None
 
 
+http_backend_of = _http
+
+
 def _ledger(backend: Backend, what: str) -> EmbeddedLedger:
     if isinstance(backend, EmbeddedLedger):
         return backend

@@ -14,6 +14,7 @@ exponential backoff and reports the link going up and down.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import socket
@@ -30,7 +31,12 @@ from consentdesk.telephony.netstring import (
     NetstringError,
     encode,
 )
-from consentdesk.telephony.numbers import InvalidCaller, clean_display_name, parse_caller
+from consentdesk.telephony.numbers import (
+    Caller,
+    InvalidCaller,
+    clean_display_name,
+    parse_caller,
+)
 
 log = logging.getLogger("consentdesk.telephony")
 
@@ -45,6 +51,9 @@ _PHASES = {
     "CALL_CLOSED": CallPhase.ENDED,
 }
 _ORDER = {CallPhase.INCOMING: 0, CallPhase.ANSWERED: 1, CallPhase.ENDED: 2}
+# Kernel receive buffer of the ctrl_tcp socket: ~300 call events. Together with
+# the bounded inbox this is all a flood can queue on our side.
+RECEIVE_BUFFER = 64 * 1024
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -53,6 +62,12 @@ def parse_hostport(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"baresip address must be HOST:PORT, got {text[:80]!r}")
     return host.strip("[]"), int(port)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_peer(peer: str, name: str, region: str) -> Caller:
+    """parse_caller, remembered: a retry storm repeats the same few callers."""
+    return parse_caller(peer, region=region, display_name=name)
 
 
 class CallTracker:
@@ -68,6 +83,9 @@ class CallTracker:
     def __init__(self, *, region: str) -> None:
         self.region = region
         self._seen: OrderedDict[str, CallPhase] = OrderedDict()
+        # The caller of each open call, parsed once: a call's peer does not
+        # change, and parsing a number is most of the cost of an event.
+        self._callers: dict[str, tuple[Caller | None, str]] = {}
 
     def events(self, message: Mapping[str, Any]) -> list[CallEvent]:
         if message.get("event") is not True or message.get("class") != "call":
@@ -84,17 +102,8 @@ class CallTracker:
             return []
         if last is None and phase == CallPhase.ENDED:
             return []  # a call we never showed: nothing to clear
-        peer = message.get("peeruri")
-        name = message.get("peerdisplayname")
-        try:
-            caller = parse_caller(
-                peer if isinstance(peer, str) else "",
-                region=self.region,
-                display_name=name if isinstance(name, str) else "",
-            )
-        except InvalidCaller as exc:
-            log.warning("baresip call event with an unusable peer URI (%s); shown as unknown", exc)
-            caller = None
+        known = self._callers.get(call_id)
+        caller, fallback_name = known if known is not None else self._caller(message)
         out: list[CallEvent] = []
         missed_incoming = last is None and phase != CallPhase.INCOMING
         phases = [CallPhase.INCOMING, phase] if missed_incoming else [phase]
@@ -106,19 +115,35 @@ class CallTracker:
                     source=CallSource.BARESIP,
                     number=caller.number if caller else None,
                     raw_number=caller.raw if caller else "",
-                    display_name=caller.display_name
-                    if caller
-                    else clean_display_name(name if isinstance(name, str) else ""),
+                    display_name=caller.display_name if caller else fallback_name,
                 )
             )
         if phase == CallPhase.ENDED:
             self._seen.pop(call_id, None)
+            self._callers.pop(call_id, None)
         else:
             self._seen[call_id] = phase
             self._seen.move_to_end(call_id)
+            self._callers[call_id] = (caller, fallback_name)
             while len(self._seen) > self.MAX_CALLS:
-                self._seen.popitem(last=False)
+                gone, _phase = self._seen.popitem(last=False)
+                self._callers.pop(gone, None)
         return out
+
+    def _caller(self, message: Mapping[str, Any]) -> tuple[Caller | None, str]:
+        """(caller, display name to show when the caller is unusable)."""
+        peer = message.get("peeruri")
+        name = message.get("peerdisplayname")
+        try:
+            caller = _parse_peer(
+                peer if isinstance(peer, str) else "",
+                name if isinstance(name, str) else "",
+                self.region,
+            )
+        except InvalidCaller as exc:
+            log.warning("baresip call event with an unusable peer URI (%s); shown as unknown", exc)
+            return None, clean_display_name(name if isinstance(name, str) else "")
+        return caller, ""
 
 
 class BaresipConnector:
@@ -204,7 +229,7 @@ class BaresipConnector:
         delay = self.backoff_initial
         while not self._stop.is_set():
             try:
-                sock = socket.create_connection((self.host, self.port), self.connect_timeout)
+                sock = self._connect()
             except OSError as exc:
                 log.debug("baresip ctrl_tcp connect failed: %s", exc.strerror or exc)
             else:
@@ -217,6 +242,24 @@ class BaresipConnector:
             if self._stop.wait(delay):
                 break
             delay = min(delay * 2, self.backoff_max)
+
+    def _connect(self) -> socket.socket:
+        """Connect with a small receive buffer: what the kernel holds for us is
+        bounded too, so a flooding peer is held back by TCP, not queued for us."""
+        last: OSError = OSError("no address for the baresip host")
+        for family, kind, proto, _name, address in socket.getaddrinfo(
+            self.host, self.port, type=socket.SOCK_STREAM
+        ):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+                sock.settimeout(self.connect_timeout)
+                sock.connect(address)
+                return sock
+            except OSError as exc:
+                last = exc
+                sock.close()
+        raise last
 
     def _serve(self, sock: socket.socket) -> None:
         sock.settimeout(None)

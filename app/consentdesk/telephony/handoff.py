@@ -1,117 +1,96 @@
-"""Handing a call to the running sidebar: instance paths, wire format, spool.
+"""Handing a call to the running sidebar: the sidebar's half, and the spool.
 
 One sidebar runs per user and data folder. It listens on a local socket
 (``gui.ipc`` owns the Qt server); ``consentdesk call`` and ``open-uri`` are
-short-lived clients that must return at once. This module is their Qt-free
-half, so that hand-off never pays for importing Qt:
+short-lived clients that must return at once. Their lean half (paths, wire
+format, socket client, spool writer) is :mod:`consentdesk.telephony.handoff_client`;
+this module adds what only the sidebar needs, still without Qt:
 
-* wire format: 4-byte big-endian length, then a UTF-8 JSON object, at most
-  :data:`MAX_MESSAGE` bytes; the server answers with one frame ``{"ok": …}``.
-* spool: when no sidebar listens yet, the event is written to a private spool
-  folder and a sidebar is started; it drains the spool once it listens.
+* :func:`decode_body` checks a message; :func:`event_from_message` turns a
+  hook or URI into a :class:`CallEvent`, normalising the number in the
+  sidebar (the client never loads the phone-number library).
+* spool: when no sidebar listens yet, the message is written to a private
+  spool folder and a sidebar is started; it drains the spool once it listens.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
-import getpass
-import hashlib
 import json
 import logging
 import os
-import re
-import socket
-import stat
-import struct
 import sys
 import time
 import uuid
-import warnings
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from consentdesk.domain.model import DomainError, to_jsonable
-from consentdesk.platform.config import APP
-from consentdesk.telephony.events import CallEvent, CallPhase, call_event_from_json
+from consentdesk.telephony.events import (
+    CallEvent,
+    CallPhase,
+    CallSource,
+    call_event_from_json,
+    is_valid_call_id,
+)
+from consentdesk.telephony.handoff_client import (
+    HEADER,
+    LAUNCH_GRACE_S,
+    MAX_MESSAGE,
+    PHASES,
+    PROTOCOL,
+    Delivery,
+    FrameReader,
+    HandoffError,
+    InstancePaths,
+    Outcome,
+    claim_launch,
+    control_message,
+    encode_message,
+    hook_message,
+    release_launch,
+    spool_message,
+    uri_message,
+)
+from consentdesk.telephony.handoff_client import send_message as send_message_outcome
+
+__all__ = [
+    "HEADER",
+    "LAUNCH_GRACE_S",
+    "MAX_MESSAGE",
+    "PROTOCOL",
+    "CallIdResolver",
+    "Delivery",
+    "FrameReader",
+    "HandoffError",
+    "InstanceLock",
+    "InstancePaths",
+    "Outcome",
+    "call_message",
+    "claim_launch",
+    "control_message",
+    "decode_body",
+    "drain_spool",
+    "encode_message",
+    "event_from_message",
+    "hook_message",
+    "release_launch",
+    "send_message",
+    "send_message_outcome",
+    "send_to_running",
+    "spool_event",
+    "spool_message",
+    "uri_message",
+]
 
 log = logging.getLogger("consentdesk.telephony")
 
-PROTOCOL = 1
-MAX_MESSAGE = 8 * 1024
-HEADER = struct.Struct(">I")
 SPOOL_MAX_FILES = 64
 SPOOL_MAX_AGE_S = 120.0  # an older hand-off is no longer a live call
-LAUNCH_GRACE_S = 30.0  # a sidebar start older than this is presumed failed
-
-
-class HandoffError(Exception):
-    """Hand-off cannot work here (unsafe runtime folder, bad message); safe to show."""
-
-
-# --- where the instance lives --------------------------------------------------
-
-
-def _user_key() -> str:
-    if hasattr(os, "getuid"):
-        return str(os.getuid())
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", getpass.getuser())[:32] or "user"
-
-
-def _private_runtime_dir() -> Path:
-    """The per-user runtime folder, created 0700 and checked to be ours."""
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to a
-        # private folder under the temp dir; that fallback is what we want.
-        warnings.simplefilter("ignore")
-        path = Path(platformdirs.user_runtime_dir(APP, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if os.name != "nt":
-        info = os.lstat(path)
-        if (
-            not stat.S_ISDIR(info.st_mode)
-            or info.st_uid != os.getuid()
-            or stat.S_IMODE(info.st_mode) & 0o077
-        ):
-            raise HandoffError(f"runtime folder {path} is not private to this user")
-    return path
-
-
-@dataclass(frozen=True, slots=True)
-class InstancePaths:
-    """Names of one sidebar instance: its server, spool and launch marker."""
-
-    runtime_dir: Path
-    key: str
-
-    @classmethod
-    def for_data_dir(cls, data_dir: Path) -> InstancePaths:
-        digest = hashlib.sha256(str(data_dir.resolve()).encode("utf-8")).hexdigest()[:10]
-        return cls(runtime_dir=_private_runtime_dir(), key=f"{_user_key()}-{digest}")
-
-    @property
-    def server_name(self) -> str:
-        """QLocalServer name: an absolute socket path on POSIX, a pipe name on Windows."""
-        name = f"{APP}-{self.key}"
-        return name if os.name == "nt" else str(self.runtime_dir / f"{name}.sock")
-
-    @property
-    def spool_dir(self) -> Path:
-        return self.runtime_dir / f"spool-{self.key}"
-
-    @property
-    def launch_marker(self) -> Path:
-        return self.runtime_dir / f"launch-{self.key}"
-
-    @property
-    def lock_file(self) -> Path:
-        return self.runtime_dir / f"instance-{self.key}.lock"
+MAX_HOOK_TEXT = 2048
 
 
 class InstanceLock:
@@ -146,33 +125,48 @@ class InstanceLock:
         self._fd = fd
         return True
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # closing drops the lock
 
 
-# --- wire format -----------------------------------------------------------------
-
-
-def encode_message(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    if len(body) > MAX_MESSAGE:
-        raise HandoffError("hand-off message is too large")
-    return HEADER.pack(len(body)) + body
+# --- messages ----------------------------------------------------------------------
 
 
 def call_message(event: CallEvent) -> dict[str, Any]:
+    """A call already normalised (the baresip connector, tests, the Qt client)."""
     return {"v": PROTOCOL, "kind": "call", "event": to_jsonable(event)}
 
 
-def control_message(kind: str) -> dict[str, Any]:
-    """``show`` brings the sidebar forward; ``drain`` makes it read the spool."""
-    return {"v": PROTOCOL, "kind": kind}
+def _text(message: dict[str, Any], key: str) -> str:
+    value = message.get(key, "")
+    if not isinstance(value, str) or len(value) > MAX_HOOK_TEXT:
+        raise HandoffError(f"hand-off {key} must be text of at most {MAX_HOOK_TEXT} characters")
+    return value
+
+
+def _at(message: dict[str, Any]) -> datetime:
+    """The hook's time: seconds since the epoch, as the client's clock read it."""
+    value = message.get("at")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise HandoffError("hand-off time must be seconds since the epoch")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise HandoffError("hand-off time is out of range") from None
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
-    """Parse one message body; raises HandoffError with a reason safe to log."""
+    """Parse and check one message body; raises HandoffError with a reason safe to log.
+
+    A ``call`` message's event is decoded; a ``hook`` or ``uri`` message is
+    checked for shape only: :func:`event_from_message` parses its number.
+    """
     try:
         message = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):
@@ -185,75 +179,55 @@ def decode_body(body: bytes) -> dict[str, Any]:
             message["event"] = call_event_from_json(message.get("event"))
         except DomainError as exc:
             raise HandoffError(f"hand-off call is malformed: {exc}") from None
+    elif kind == "hook":
+        call_id = _text(message, "call_id")
+        if call_id and not is_valid_call_id(call_id):
+            raise HandoffError("--call-id must be 1-256 printable ASCII characters without spaces")
+        if message.get("phase") not in PHASES:
+            raise HandoffError("hand-off phase must be incoming, answered or ended")
+        _text(message, "number")
+        message["at"] = _at(message)
+    elif kind == "uri":
+        _text(message, "uri")
+        message["at"] = _at(message)
     elif kind not in ("show", "drain"):
         raise HandoffError("hand-off message has an unknown kind")
     return message
 
 
-class FrameReader:
-    """Incremental reader of length-prefixed frames (server and client side)."""
+def event_from_message(message: dict[str, Any], *, region: str) -> CallEvent:
+    """The call a decoded ``call``/``hook``/``uri`` message carries, its number
+    normalised for *region*; HandoffError (one line, no number) if unusable."""
+    kind = message.get("kind")
+    if kind == "call":
+        event: CallEvent = message["event"]
+        return event
+    from consentdesk.telephony.numbers import InvalidCaller, parse_caller
+    from consentdesk.telephony.uri import parse_call_uri
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        """Yield each complete body; raises HandoffError on an oversized frame."""
-        self._buf += data
-        while len(self._buf) >= HEADER.size:
-            (length,) = HEADER.unpack_from(self._buf)
-            if length > MAX_MESSAGE:
-                raise HandoffError(f"hand-off frame of {length} bytes exceeds {MAX_MESSAGE}")
-            if len(self._buf) < HEADER.size + length:
-                return
-            body = bytes(self._buf[HEADER.size : HEADER.size + length])
-            del self._buf[: HEADER.size + length]
-            yield body
-
-
-# --- client (POSIX; Windows uses gui.ipc's QLocalSocket client) --------------------
-
-
-class Delivery(enum.Enum):
-    """How far a hand-off got."""
-
-    ACKED = "acked"  # the sidebar confirmed it
-    SENT = "sent"  # a sidebar accepted the connection and has the bytes, but is busy
-    UNREACHABLE = "unreachable"  # no sidebar listens
-
-    @property
-    def delivered(self) -> bool:
-        # A connected sidebar reads what was written even if it answers late;
-        # spooling it as well would pop the call twice.
-        return self is not Delivery.UNREACHABLE
+    try:
+        if kind == "hook":
+            caller = parse_caller(message["number"], region=region)
+            return CallEvent(
+                phase=CallPhase(message["phase"]),
+                call_id=message["call_id"],
+                source=CallSource.COMMAND,
+                number=caller.number,
+                raw_number=caller.raw,
+                display_name=caller.display_name,
+                at=message["at"],
+            )
+        if kind == "uri":
+            event = parse_call_uri(message["uri"], region=region)
+            return dataclasses.replace(event, at=message["at"])
+    except (InvalidCaller, DomainError) as exc:
+        raise HandoffError(str(exc)) from None
+    raise HandoffError("hand-off message carries no call")
 
 
 def send_message(paths: InstancePaths, message: dict[str, Any], *, timeout_ms: int) -> Delivery:
-    """Deliver *message* to the running sidebar over its POSIX socket."""
-    frame = encode_message(message)
-    deadline = time.monotonic() + timeout_ms / 1000
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        try:
-            sock.settimeout(timeout_ms / 1000)
-            sock.connect(paths.server_name)
-        except OSError:
-            return Delivery.UNREACHABLE
-        try:
-            sock.sendall(frame)
-        except OSError:
-            return Delivery.UNREACHABLE  # it went away mid-write: treat as absent
-        reader = FrameReader()
-        try:
-            while True:
-                sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                chunk = sock.recv(4096)
-                if not chunk:
-                    return Delivery.SENT
-                for body in reader.feed(chunk):
-                    reply = json.loads(body.decode("utf-8"))
-                    ok = isinstance(reply, dict) and reply.get("ok") is True
-                    return Delivery.ACKED if ok else Delivery.UNREACHABLE
-        except (OSError, HandoffError, ValueError, RecursionError):
-            return Delivery.SENT
+    """Deliver *message* over the POSIX socket; how far it got."""
+    return send_message_outcome(paths, message, connect_ms=timeout_ms, ack_ms=timeout_ms).delivery
 
 
 def send_to_running(paths: InstancePaths, event: CallEvent, *, timeout_ms: int = 150) -> bool:
@@ -264,26 +238,15 @@ def send_to_running(paths: InstancePaths, event: CallEvent, *, timeout_ms: int =
 # --- spool --------------------------------------------------------------------------
 
 
-def _private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
-
-
 def spool_event(paths: InstancePaths, event: CallEvent) -> Path:
     """Leave *event* for the sidebar that is about to start (atomic, private file)."""
-    spool = _private_dir(paths.spool_dir)
-    name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    tmp = spool / f".{name}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(encode_message(call_message(event))[HEADER.size :])
-    final = spool / f"{name}.json"
-    os.replace(tmp, final)
-    return final
+    return spool_message(paths, call_message(event))
 
 
-def drain_spool(paths: InstancePaths, *, now: float | None = None) -> list[CallEvent]:
-    """Take every spooled event, oldest first; stale or broken files are dropped."""
+def drain_spool(
+    paths: InstancePaths, *, region: str = "", now: float | None = None
+) -> list[CallEvent]:
+    """Take every spooled call, oldest first; stale, broken or refused ones are dropped."""
     spool = paths.spool_dir
     try:
         names = sorted(p for p in spool.iterdir() if p.suffix == ".json")
@@ -306,44 +269,15 @@ def drain_spool(paths: InstancePaths, *, now: float | None = None) -> list[CallE
         if not body:
             continue
         try:
-            message = decode_body(body)
+            event = event_from_message(decode_body(body), region=region)
         except HandoffError as exc:
             log.warning("dropped a spooled hand-off: %s", exc)
             continue
-        event: CallEvent = message["event"]
         if now - event.at.timestamp() > SPOOL_MAX_AGE_S:
             log.info("dropped a spooled hand-off older than %d s", SPOOL_MAX_AGE_S)
             continue
         events.append(event)
     return events
-
-
-def claim_launch(paths: InstancePaths) -> bool:
-    """True if this process should start the sidebar (nobody else is starting one)."""
-    marker = paths.launch_marker
-    for _ in range(2):
-        try:
-            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            try:
-                age = time.time() - marker.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age < LAUNCH_GRACE_S:
-                return False
-            with contextlib.suppress(FileNotFoundError):
-                marker.unlink()
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
-        return True
-    return False
-
-
-def release_launch(paths: InstancePaths) -> None:
-    """The sidebar listens now: later hand-offs may start one again if it dies."""
-    with contextlib.suppress(FileNotFoundError):
-        paths.launch_marker.unlink()
 
 
 # --- call ids for hand-offs that name none --------------------------------------

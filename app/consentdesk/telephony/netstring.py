@@ -13,6 +13,9 @@ import logging
 log = logging.getLogger("consentdesk.telephony")
 
 DEFAULT_MAX_FRAME = 64 * 1024
+# A length header may name any size up to 10**20 - 1 bytes: an oversized frame
+# is skipped by its length, so its header must still be read in full.
+MAX_HEADER_DIGITS = 20
 
 
 class NetstringError(Exception):
@@ -42,7 +45,7 @@ class NetstringDecoder:
         if max_frame < 1:
             raise ValueError("max_frame must be positive")
         self.max_frame = max_frame
-        self._max_header = len(str(max_frame)) + 1
+        self._max_header = MAX_HEADER_DIGITS + 1
         self.dropped = 0
         self.reset()
 

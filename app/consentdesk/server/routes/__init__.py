@@ -6,6 +6,7 @@ from consentdesk.server.routes import (
     changes,
     enroll,
     health,
+    incident_events,
     incidents,
     ledger,
     log,
@@ -26,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ledger.router,
     requests.router,
     review.router,
+    incident_events.router,  # before incidents: "events" is no incident id
     incidents.router,
     log.router,
     changes.router,
