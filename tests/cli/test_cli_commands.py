@@ -32,6 +32,8 @@ CONSENT = [
     "de",
     "--agent",
     "a.test",
+    "--agent-name",
+    "Alex Test",
 ]
 
 
@@ -128,7 +130,8 @@ def test_consent_renders_the_script_with_config_values(cli: Run, tmp_path: Path)
     config.write_text(
         '[general]\ncompany = "Stadtwerke Nord"\nagent_name = "Petra Lang"\n', encoding="utf-8"
     )
-    result = cli("--config", str(config), *CONSENT, "--call-id", "call-77", "--json")
+    from_config = CONSENT[: CONSENT.index("--agent-name")]  # the name comes from the file
+    result = cli("--config", str(config), *from_config, "--call-id", "call-77", "--json")
     assert result.returncode == 0, result.stderr
     recorded = json.loads(result.stdout)
     event, receipt = recorded["event"], recorded["receipt"]
@@ -181,7 +184,8 @@ def test_ccpa_consent_under_the_ccpa(cli: Run) -> None:
     result = cli(
         "consent", "+1 415 555 0132", "--purpose", "sale-sharing", "--channel", "online",
         "--state", "refused", "--script", "consent-general", "--lang", "en",
-        "--agent", "m.rivera", "--jurisdiction", "ccpa", "--json",
+        "--agent", "m.rivera", "--agent-name", "Maria Rivera", "--jurisdiction", "ccpa",
+        "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["event"]["jurisdiction"] == "ccpa"
@@ -313,3 +317,15 @@ def test_status_and_history_reads_are_in_the_read_access_log(cli: Run, seeded: P
         ("t.tester", DEMO_CALLER, "status"),
         ("t.tester", DEMO_CALLER, "detail"),
     ]
+
+
+def test_a_script_that_reads_the_name_needs_the_agents_name(cli: Run) -> None:
+    """The agent id never stands in for the name read out: that text becomes the proof."""
+    without = [a for a in CONSENT if a not in ("--agent-name", "Alex Test")]
+    result = cli(*without)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--agent-name" in result.stderr
+    named = cli(*CONSENT, "--json")
+    assert named.returncode == 0, named.stderr
+    text = json.loads(named.stdout)["event"]["notice"]["text"]
+    assert "Alex Test" in text and "a.test" not in text

@@ -36,6 +36,7 @@ CONSENT = {
     "--script": "consent-general",
     "--lang": "en",
     "--agent": "a.test",
+    "--agent-name": "Alex Test",
 }
 REQUEST = {
     "number": "0151 12345678",

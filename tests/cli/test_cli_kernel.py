@@ -16,6 +16,7 @@ from consentdesk.domain.scripts import load_scripts, render, script_by_id, scrip
 
 NUMBER = "0151 12345678"
 AGENT = ("--agent", "a.test")
+SPEAKER = (*AGENT, "--agent-name", "Alex Test")  # consent-general reads the name out
 
 
 def _event() -> ConsentEvent:
@@ -36,7 +37,7 @@ def _event() -> ConsentEvent:
 def _consent(cli: Run, purpose: str, channel: str, jurisdiction: str) -> None:
     result = cli(
         "consent", NUMBER, "--purpose", purpose, "--channel", channel, "--state", "given",
-        "--script", "consent-general", "--lang", "en", "--jurisdiction", jurisdiction, *AGENT,
+        "--script", "consent-general", "--lang", "en", "--jurisdiction", jurisdiction, *SPEAKER,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
 
@@ -103,7 +104,7 @@ def test_a_contract_purpose_is_information_with_its_basis(cli: Run) -> None:
     assert "Contract" in row and "unknown" not in row
     refused = cli(
         "consent", NUMBER, "--purpose", "service-updates", "--channel", "email",
-        "--state", "given", "--script", "consent-general", "--lang", "en", *AGENT,
+        "--state", "given", "--script", "consent-general", "--lang", "en", *SPEAKER,
     )  # fmt: skip
     assert refused.returncode != 0
     assert refused.stderr.count("\n") == 1 and "rests on contract, not consent" in refused.stderr

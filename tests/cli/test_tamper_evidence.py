@@ -47,6 +47,7 @@ class Desk:
         code, out = self.run(
             "consent", "0151 12345678", "--purpose", purpose, "--channel", "phone",
             "--state", state, "--script", script, "--lang", "de", "--agent", "a.test",
+            "--agent-name", "Alex Test",
         )  # fmt: skip
         assert code == 0, out
 

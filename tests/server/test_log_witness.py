@@ -111,6 +111,7 @@ class Desk:
         code, out = self.run(
             "consent", "0151 12345678", "--purpose", "customer-survey", "--channel", "phone",
             "--state", "given", "--script", "consent-general", "--lang", "de", "--agent", "alice",
+            "--agent-name", "Alice",
         )  # fmt: skip
         assert code == 0, out
 

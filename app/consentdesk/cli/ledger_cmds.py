@@ -83,6 +83,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     consent.add_argument("--script", required=True, metavar="ID", help="script id that was read")
     consent.add_argument("--lang", required=True, metavar="L", help="language it was read in")
     _capture_options(consent)
+    consent.add_argument(
+        "--agent-name",
+        metavar="NAME",
+        help="the agent's name as read in the script (default: general.agent_name)",
+    )
     consent.add_argument("--jurisdiction", metavar="J", help="gdpr or ccpa (default: config)")
     _json(consent)
     consent.set_defaults(handler=cmd_consent)
@@ -347,7 +352,13 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_consent(args: argparse.Namespace, ctx: Context) -> int:
     from consentdesk.domain import phone
     from consentdesk.domain.capture import consent_event
-    from consentdesk.domain.scripts import ScriptKind, render, script_by_id, script_context
+    from consentdesk.domain.scripts import (
+        ScriptKind,
+        placeholders,
+        render,
+        script_by_id,
+        script_context,
+    )
 
     number = phone.normalize(args.number, ctx.region)
     agent = _agent(args.agent)
@@ -365,10 +376,17 @@ def cmd_consent(args: argparse.Namespace, ctx: Context) -> int:
         )
         if script.kind == ScriptKind.REQUEST:
             raise UsageError(f"script {script.id} is for privacy requests, not consent")
+        # The name read out is the agent's, never the agent id standing in for it.
+        agent_name = (args.agent_name or str(ctx.config.get("general.agent_name"))).strip()
+        if not agent_name and "agent_name" in placeholders(script):
+            raise UsageError(
+                f"script {script.id} reads out the agent's name: give --agent-name "
+                "or set general.agent_name"
+            )
         context = script_context(
             language=script.language,
             company=ctx.config.get("general.company"),
-            agent_name=ctx.config.get("general.agent_name") or agent,
+            agent_name=agent_name,
             customer_name=ledger.status(number).subject.display_name,
             purposes=(purpose,),
             channels=(channel,),
