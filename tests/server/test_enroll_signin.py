@@ -55,6 +55,7 @@ def test_an_enrollment_code_signs_the_sidebar_in(
     code, _ = tokens.create_code(engine, "alice", token_days=90)
     page = page_for(qtbot, tmp_path, runner, url)
     page.token.setText(code.lower())
+    page.agent_name.setText("Alice Adams")  # the name read out in scripts
     with qtbot.waitSignal(page.signed_in, timeout=10_000) as signal:
         page.sign_in_button.click()
     assert signal.args[0].name == "alice"
@@ -63,12 +64,14 @@ def test_an_enrollment_code_signs_the_sidebar_in(
     assert stored is not None and stored.startswith("cdt_")  # the desk's own token
     assert probe_server(url, stored).name == "alice"
     assert page.desk.config.get("general.agent") == "alice"
+    assert page.desk.config.get("general.agent_name") == "Alice Adams"
     qtbot.waitUntil(lambda: (tmp_path / "config.toml").exists())
     assert stored not in (tmp_path / "config.toml").read_text()
     # The code was one-time: a second desk cannot use it.
     other = page_for(qtbot, tmp_path / "other", runner, url)
     secrets.delete_token(url)
     other.token.setText(code)
+    other.agent_name.setText("Someone Else")
     other.sign_in_button.click()
     qtbot.waitUntil(lambda: "already used" in other.status.text(), timeout=10_000)
     assert secrets.get_token(url) is None
