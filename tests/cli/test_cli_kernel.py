@@ -56,6 +56,20 @@ def _receipt(cli: Run, tmp_path: Path) -> list[dict]:
     return receipts
 
 
+def _ts27560(cli: Run, tmp_path: Path) -> list[dict]:
+    """The TS 27560 records of every capture, exported (and schema-checked) by a lead."""
+    out = tmp_path / "records.json"
+    site = tmp_path / "lead-site.toml"
+    site.write_text('[general]\nrole = "lead"\n', encoding="utf-8")
+    result = cli(
+        "export", "--format", "ts27560", "--output", str(out),
+        env={"CONSENTDESK_SITE_CONFIG": str(site)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records: list[dict] = json.loads(out.read_text(encoding="utf-8"))["records"]
+    return records
+
+
 def _purposes(receipts: list[dict]) -> dict[str, dict]:
     return {
         p["purpose"].split(":")[0]: p
@@ -95,6 +109,21 @@ def test_an_opt_out_of_sale_stops_the_cell_and_leaves_the_receipt(cli: Run, tmp_
     after = _purposes(_receipt(cli, tmp_path))
     assert sale not in after  # no longer in force
     assert "Offers and news from us" in after
+
+    # The ISO/IEC TS 27560 records say so too: the sale record ends with the opt-out.
+    records = _ts27560(cli, tmp_path)
+    purpose_of = {  # this caller's records (the demo has other customers too)
+        (r["processing"]["purposes"][0]["purpose_id"], r["processing"]["purposes"][0]["channel"]): r
+        for r in records
+        if r["header"]["pii_principal_id"] == "tel:+4915112345678"
+    }
+    sold = purpose_of[("sale-sharing", "online")]
+    last = sold["events"][-1]
+    assert last["event_state"] == "dpv:ConsentWithdrawn"
+    assert (last["request_reference"], last["request_type"]) == (reference, "opt-out-sale-sharing")
+    assert sold["header"]["last_event"] == last["event_time"]
+    offers = purpose_of[("marketing-offers", "email")]
+    assert offers["events"][-1]["event_state"] == "dpv:ConsentGiven"  # not stopped
 
 
 def test_a_contract_purpose_is_information_with_its_basis(cli: Run) -> None:

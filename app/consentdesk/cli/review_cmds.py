@@ -262,6 +262,7 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
         KANTARA_SCHEMA,
         TS27560_SCHEMA,
         Controller,
+        customers_requests,
         ts27560_records,
         view_rows,
         write_actions_csv,
@@ -298,12 +299,14 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
                 count = write_actions_csv(rows, out, tz=tz, bom=args.output != "-")
             what = f"{count} actions"
         elif args.format == "ts27560":
+            events = list(source.export_events(flt))
             doc = ts27560_records(
-                source.export_events(flt),
+                events,
                 source.catalogue(),
                 controller,
                 view=flt.describe(),
                 generator=f"consentdesk {__version__}",
+                requests=customers_requests(source, events),
             )
             with _output(args.output) as out:
                 write_json(doc, out, schema_name=TS27560_SCHEMA)

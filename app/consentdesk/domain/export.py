@@ -31,6 +31,7 @@ from consentdesk.domain.model import (
     DomainError,
     Jurisdiction,
     LawfulBasis,
+    PrivacyRequest,
     require_utc,
     utcnow,
 )
@@ -43,6 +44,7 @@ from consentdesk.domain.review import (
     ReviewSource,
     format_local,
 )
+from consentdesk.domain.status import current_status
 
 TS27560_SCHEMA = "ts27560-consent-record.schema.json"
 KANTARA_SCHEMA = "kantara-consent-receipt-v1.1.schema.json"
@@ -300,20 +302,31 @@ def ts27560_records(
     view: str = "all",
     generated_at: datetime | None = None,
     generator: str = "consentdesk",
+    requests: Iterable[PrivacyRequest] = (),
 ) -> dict[str, Any]:
     """One 27560 consent record per customer × purpose × channel, its events in order.
 
     The record id is stable (the same consent gets the same id in every export);
     the events are those in the exported view, corrections included and linked.
+    Where a CCPA request among *requests* (the customers' privacy requests) has
+    stopped the consent, as the kernel's status fold decides, the record ends
+    with that request as a withdrawal.
     """
     generated = require_utc(generated_at or utcnow(), "export time")
     grouped: dict[tuple[str, str, Channel], list[ConsentEvent]] = {}
     for e in events:
         grouped.setdefault((e.subject, e.purpose, e.channel), []).append(e)
-    records = [
-        _ts27560_record(subject, purpose, channel, evs, catalogue, controller)
-        for (subject, purpose, channel), evs in grouped.items()
-    ]
+    by_subject: dict[str, list[PrivacyRequest]] = {}
+    for r in requests:
+        by_subject.setdefault(r.subject, []).append(r)
+    records = []
+    for (subject, purpose, channel), evs in grouped.items():
+        record = _ts27560_record(subject, purpose, channel, evs, catalogue, controller)
+        stopper = _stopped_by(subject, purpose, channel, evs, catalogue, by_subject, generated)
+        if stopper is not None:
+            record["events"].append(_ts27560_stop(stopper, purpose, channel))
+            record["header"]["last_event"] = stopper.created_at.isoformat()
+        records.append(record)
     return {
         "export": {
             "generator": generator,
@@ -422,6 +435,54 @@ def _ts27560_record(
         },
         "parties": [controller_party, subject_party],
         "events": [_ts27560_event(e, validity_days) for e in events],
+    }
+
+
+def customers_requests(
+    source: ReviewSource, events: Sequence[ConsentEvent]
+) -> list[PrivacyRequest]:
+    """The privacy requests of every customer in *events* (each read is logged), for
+    what a CCPA request has stopped."""
+    found: list[PrivacyRequest] = []
+    for subject in sorted({e.subject for e in events}):
+        found.extend(source.customer_requests(subject))
+    return found
+
+
+def _stopped_by(
+    subject: str,
+    purpose: str,
+    channel: Channel,
+    events: Sequence[ConsentEvent],
+    catalogue: Catalogue,
+    requests: Mapping[str, Sequence[PrivacyRequest]],
+    now: datetime,
+) -> PrivacyRequest | None:
+    """The CCPA request that has stopped this consent, if the status fold says one has."""
+    mine = requests.get(subject)
+    if not mine:
+        return None
+    for cell in current_status(events, catalogue, now, mine):
+        if (cell.purpose, cell.channel) == (purpose, channel):
+            return cell.request if cell.state == ConsentState.OPTED_OUT else None
+    return None
+
+
+def _ts27560_stop(request: PrivacyRequest, purpose: str, channel: Channel) -> dict[str, Any]:
+    """A CCPA opt-out or limit request as the 27560 event that ended the consent."""
+    event_id = uuid.uuid5(RECORD_NS, f"stop|{request.request_id}|{purpose}|{channel}")
+    return {
+        "event_id": f"urn:uuid:{event_id}",
+        "event_time": request.created_at.isoformat(),
+        "event_type": "dpv:ExplicitlyExpressedConsent",
+        "event_state": _CONSENT_STATUS[ConsentState.WITHDRAWN],
+        "entity_id": principal_id(request.subject),
+        "recorded_by": request.agent,
+        "validity_duration": None,
+        "valid_until": None,
+        "call_id": request.call_id,
+        "request_reference": request.reference,
+        "request_type": str(request.type),
     }
 
 

@@ -47,6 +47,7 @@ from consentdesk.domain.export import (
     KANTARA_SCHEMA,
     TS27560_SCHEMA,
     Controller,
+    customers_requests,
     ts27560_records,
     view_rows,
     write_actions_csv,
@@ -853,12 +854,14 @@ class ReviewWindow(QMainWindow):
         controller = self.controller
 
         def job(src: ReviewSource) -> int:
+            events = list(src.export_events(flt))
             doc = ts27560_records(
-                src.export_events(flt),
+                events,
                 src.catalogue(),
                 controller,
                 view=flt.describe(),
                 generator=f"consentdesk {__version__}",
+                requests=customers_requests(src, events),
             )
             self._write_atomically(path, lambda fh: write_json(doc, fh, schema_name=TS27560_SCHEMA))
             return int(doc["export"]["record_count"])
